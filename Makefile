@@ -1,0 +1,62 @@
+# refdesk — two commands: `make run` (set up and serve the demo) and `make test` (the whole suite).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# Python >= 3.12: an explicit PYTHON wins, then pyenv's 3.12/3.13, then whatever is on PATH.
+PYTHON ?= $(shell for c in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3 /usr/local/bin/python3.1[23] python3; do \
+	  p=$$(command -v $$c 2>/dev/null) || continue; \
+	  $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo $$p; break; }; \
+	done)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_REFERRALS ?= 300
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-test lint format migrations-check demo serve clean
+
+$(BIN)/python:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "refdesk needs Python 3.12 or newer and none was found."; \
+	  echo "Install one (e.g. 'pyenv install 3.12') or run: make PYTHON=/path/to/python3.12 run"; \
+	  exit 1; fi
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+var/secrets.env: | $(BIN)/python
+	$(BIN)/python -m refdesk.devsecrets var/secrets.env
+
+## make run: set up everything on SQLite under var/, load the demo, serve on http://$(HOST):$(PORT)
+run: install var/secrets.env
+	$(BIN)/refdesk migrate --no-input
+	$(BIN)/refdesk collectstatic --no-input --verbosity 0
+	$(BIN)/refdesk demo --referrals $(DEMO_REFERRALS)
+	$(BIN)/refdesk serve --host $(HOST) --port $(PORT)
+
+## make test: install what tests need and run the whole suite (DATABASE_URL selects PostgreSQL)
+test: install-test
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrations-check: install-test
+	DJANGO_SETTINGS_MODULE=refdesk.settings.test $(BIN)/refdesk makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) var

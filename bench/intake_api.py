@@ -1,0 +1,277 @@
+"""Intake benchmark: partner API submissions/s and p50/p99 latency, next to a ceiling.
+
+    .venv/bin/python bench/intake_api.py [--database sqlite|postgres] [--seconds 20] [--clients 16]
+
+1. Fresh database (SQLite file in a temp dir, or a new PostgreSQL database), migrate, apply the
+   demo programs, make a partner key for a trial-prescreening study coordinator.
+2. Start ``refdesk serve --no-worker`` (granian WSGI, production settings: 1 process x 8 threads
+   on SQLite, one process per CPU on PostgreSQL) on 127.0.0.1 and a free port.
+3. Ceiling: the same clients POST to a bare Django view that inserts one row (bench/urls.py).
+4. Intake: the same clients POST distinct valid referrals (distinct email and phone, so no
+   duplicates) with an Idempotency-Key, for the same time.
+5. Print requests/s, p50/p99 and the ratio. Load comes from separate processes (GIL).
+Stdlib only. Stops by itself; the server is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
+PG_DB = "refdesk_bench_intake"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def environment(database: str, tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        PYTHONPATH=str(ROOT),
+        REFDESK_ENV="development",
+        REFDESK_DATA_DIR=str(tmp),
+        REFDESK_BENCH_CEILING="1",
+        SECRET_KEY="bench-" + secrets.token_urlsafe(48),
+        REFDESK_FIELD_KEYS=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        REFDESK_INDEX_KEY=secrets.token_urlsafe(32),
+        REFDESK_AUDIT_KEY=secrets.token_urlsafe(32),
+        ALLOWED_HOSTS="127.0.0.1",
+        DEBUG="false",
+        LOG_LEVEL="WARNING",
+    )
+    if database == "postgres":
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {PG_DB}")
+        env["DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_DB
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    return env
+
+
+def setup_data() -> None:
+    """Runs in a child process with the bench environment: programs, key, ceiling table."""
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from refdesk.referrers.services import partner_key_create
+    from refdesk.testing import apply_demo_programs, latest_consent_version, make_referrer
+
+    apply_demo_programs(note="benchmark")
+    referrer = make_referrer("trial-prescreening", "study-coordinator", name="Bench Partner")
+    _record, key = partner_key_create(referrer=referrer, actor="system:bench")
+    serial = "BIGSERIAL" if connection.vendor == "postgresql" else "INTEGER"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE bench_ceiling (id {serial} PRIMARY KEY, "
+            "created_at TIMESTAMP NOT NULL, payload TEXT NOT NULL)"
+        )
+    print(json.dumps({"key": key, "text_version": latest_consent_version("trial-prescreening")}))
+
+
+def referral_body(n: int, text_version: str) -> dict:
+    return {
+        "program": "trial-prescreening",
+        "source": "study-coordinator",
+        "request_type": "trial_prescreen",
+        "therapy_area": "oncology",
+        "lead": {
+            "kind": "patient",
+            "given_name": "Bench",
+            "family_name": f"Lead{n}",
+            "email": f"lead{n}@example.org",
+            "phone": f"+1 312 {200 + (n // 10000) % 700:03d} {n % 10000:04d}",
+            "preferred_contact": "phone",
+            "timezone": "America/Chicago",
+            "country": "US",
+            "birth_year": 1970,
+        },
+        "consent": {
+            "granted": True,
+            "purposes": ["trial_contact"],
+            "channels": ["phone", "email"],
+            "method": "attested_by_referrer",
+            "text_version": text_version,
+        },
+        "answers": {
+            "study_id": "RDX-301",
+            "age": 54,
+            "diagnosis_confirmed": True,
+            "ecog": 1,
+            "prior_therapy_lines": 1,
+            "active_brain_metastases": False,
+        },
+    }
+
+
+def load_process(args: tuple) -> tuple[list[float], dict[int, int]]:
+    """One load process: ``threads`` clients, each with a keep-alive connection, until deadline."""
+    port, kind, key, text_version, threads, first_n, deadline = args
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        n = first_n + index * 10_000_000
+        mine, codes = [], {}
+        while time.monotonic() < deadline:
+            n += 1
+            if kind == "ceiling":
+                path, body, headers = "/bench/ceiling", {"n": n}, {}
+            else:
+                path, body = "/api/v1/referrals", referral_body(n, text_version)
+                headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": f"bench-{n}"}
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+            start = time.perf_counter()
+            try:
+                conn.request("POST", path, body=data, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                status = 0
+            mine.append(time.perf_counter() - start)
+            codes[status] = codes.get(status, 0) + 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            for code, count in codes.items():
+                statuses[code] = statuses.get(code, 0) + count
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies, statuses
+
+
+def drive(port, kind, key, text_version, clients, seconds, processes, offset) -> dict:
+    deadline = time.monotonic() + seconds
+    per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+    jobs = [
+        (port, kind, key, text_version, threads, offset + i * 1_000_000_000, deadline)
+        for i, threads in enumerate(per)
+    ]
+    started = time.monotonic()
+    latencies, statuses = [], {}
+    with ProcessPoolExecutor(processes) as pool:
+        for lat, codes in pool.map(load_process, jobs):
+            latencies += lat
+            for code, count in codes.items():
+                statuses[code] = statuses.get(code, 0) + count
+    elapsed = time.monotonic() - started
+    ok = statuses.get(201, 0)
+    latencies.sort()
+    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
+    return {
+        "rate": ok / elapsed,
+        "p50_ms": quantiles[49] * 1000,
+        "p99_ms": quantiles[98] * 1000,
+        "statuses": statuses,
+    }
+
+
+def wait_until_up(port: int, server: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit("the server exited during start-up")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--load-processes", type=int, default=4)
+    parser.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.setup:
+        return setup_data()
+
+    with tempfile.TemporaryDirectory(prefix="refdesk-bench-") as tmp:
+        env = environment(options.database, Path(tmp))
+        run = {"env": env, "cwd": ROOT, "check": True}
+        subprocess.run([PYTHON, "-m", "refdesk", "migrate", "--no-input", "-v", "0"], **run)
+        out = subprocess.run(
+            [PYTHON, __file__, "--setup"], capture_output=True, text=True, **run
+        ).stdout
+        setup = json.loads(out.strip().splitlines()[-1])
+        port = free_port()
+        server = subprocess.Popen(
+            [PYTHON, "-m", "refdesk", "serve", "--no-worker", "--host", "127.0.0.1"]
+            + ["--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own process group: stopped as one at the end
+        )
+        try:
+            wait_until_up(port, server)
+            banner = server.stdout.readline().strip()
+            args = (port, setup["key"], setup["text_version"], options.clients)
+            procs = options.load_processes
+            drive(port, "ceiling", *args[1:], 2, procs, 0)  # warm-up
+            drive(port, "intake", *args[1:], 2, procs, 5 * 10**11)
+            ceiling = drive(port, "ceiling", *args[1:], options.seconds, procs, 10**11)
+            intake = drive(port, "intake", *args[1:], options.seconds, procs, 2 * 10**11)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+
+    print(f"database: {options.database}; server: {banner}")
+    print(f"{options.clients} clients, {options.seconds:.0f} s each, load from {procs} processes")
+    for name, result in (("ceiling (bare view, 1 insert)", ceiling), ("intake API", intake)):
+        print(
+            f"{name:32} {result['rate']:8.1f} /s   p50 {result['p50_ms']:6.1f} ms   "
+            f"p99 {result['p99_ms']:6.1f} ms   statuses {result['statuses']}"
+        )
+    ratio = intake["rate"] / ceiling["rate"] if ceiling["rate"] else 0
+    print(f"intake / ceiling: {ratio:.0%} (target >= 50%); p99 target < 100 ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Partner submissions with idempotency: the referral and its idempotency record commit together."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from refdesk.api.models import IdempotencyRecord
+from refdesk.core.errors import Conflict
+from refdesk.intake.models import Referral
+from refdesk.intake.services import Submission, referral_submit
+from refdesk.referrers.models import PartnerKey
+
+
+def request_fingerprint(document: Any) -> str:
+    """Keyed digest of the parsed request: equal for equal JSON whatever its key order or
+    spacing; keyed so the stored digest cannot be matched against guessed patient data."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    key = ("idempotency:" + settings.BLIND_INDEX_KEY).encode()
+    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def referral_created_body(referral: Referral) -> dict[str, Any]:
+    """The 201 body: ids and lifecycle values only, never lead data."""
+    return {
+        "id": str(referral.public_id),
+        "reference": referral.reference,
+        "stage": referral.stage,
+        "outcome": referral.outcome or None,
+        "prescreen_outcome": referral.prescreen_outcome or None,
+        "missing": list(referral.missing),
+        "duplicate_of": referral.duplicate_of.reference if referral.duplicate_of_id else None,
+        "route": None,  # filled once routing exists (issue 4)
+    }
+
+
+def _replay(*, partner_key: PartnerKey, key: str, fingerprint: str) -> IdempotencyRecord | None:
+    record = IdempotencyRecord.objects.filter(partner_key=partner_key, key=key).first()
+    if record is not None and not hmac.compare_digest(record.request_fingerprint, fingerprint):
+        raise Conflict(
+            "this Idempotency-Key was already used for a different request",
+            code="idempotency_key_reused",
+            field="header.Idempotency-Key",
+        )
+    return record
+
+
+def partner_referral_submit(
+    *,
+    partner_key: PartnerKey,
+    submission: Submission,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> tuple[int, dict[str, Any], bool]:
+    """Submit for the key's referrer; returns (status, body, replayed).
+
+    1. With an idempotency key already used: the same request gets the stored response and
+       nothing is written; a different request is a 409.
+    2. Otherwise ``referral_submit`` and the idempotency record in one transaction; the unique
+       (partner key, idempotency key) index makes a concurrent twin fail at commit time, and
+       that twin then answers with the winner's stored response.
+    """
+    if idempotency_key:
+        record = _replay(partner_key=partner_key, key=idempotency_key, fingerprint=fingerprint)
+        if record is not None:
+            return record.response_status, record.response_body, True
+    try:
+        with transaction.atomic():
+            result = referral_submit(
+                referrer=partner_key.referrer,
+                submission=submission,
+                method="api",
+                actor=partner_key,
+                client_ref="",
+            )
+            body = referral_created_body(result.referral)
+            if idempotency_key:
+                IdempotencyRecord.objects.create(
+                    partner_key=partner_key,
+                    key=idempotency_key,
+                    request_fingerprint=fingerprint,
+                    referral=result.referral,
+                    response_status=201,
+                    response_body=body,
+                )
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        record = _replay(partner_key=partner_key, key=idempotency_key, fingerprint=fingerprint)
+        if record is None:
+            raise
+        return record.response_status, record.response_body, True
+    return 201, body, False

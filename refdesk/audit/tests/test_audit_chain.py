@@ -1,0 +1,242 @@
+"""The audit trail is one tamper-evident chain that only audit_record() writes."""
+
+import threading
+from contextlib import contextmanager
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+
+from refdesk.audit.models import GENESIS_HASH, AuditEvent
+from refdesk.audit.services import audit_batch, audit_record, audit_verify
+from refdesk.cli import main
+from refdesk.core.context import reset_request_id, set_request_id
+
+pytestmark = pytest.mark.django_db
+
+
+def _record(n: int, **kwargs) -> list[AuditEvent]:
+    return [
+        audit_record(
+            actor="system:test",
+            action="thing.happened",
+            subject=("thing", str(i)),
+            changes={"count": (i, i + 1)},
+            **kwargs,
+        )
+        for i in range(n)
+    ]
+
+
+@contextmanager
+def _triggers_disabled():
+    """Simulate an attacker with direct database access (tests only)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("DROP TRIGGER audit_event_no_update")
+            cursor.execute("DROP TRIGGER audit_event_no_delete")
+        else:
+            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+    yield
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_auditevent "
+                "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END"
+            )
+            cursor.execute(
+                "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_auditevent "
+                "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END"
+            )
+        else:
+            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
+
+
+class TestRecording:
+    def test_events_form_one_chain_from_genesis(self):
+        events = _record(3)
+        assert [e.seq for e in events] == [1, 2, 3]
+        assert events[0].prev_hash == GENESIS_HASH
+        assert events[1].prev_hash == events[0].hash
+        assert events[2].prev_hash == events[1].hash
+        assert audit_verify().checked == 3
+
+    def test_it_keeps_actor_action_subject_reason_and_request_id(self):
+        token = set_request_id("req-12345678")
+        try:
+            event = audit_record(
+                actor="user:alice",
+                action="referral.submitted",
+                subject=("referral", "abc"),
+                reason="because",
+            )
+        finally:
+            reset_request_id(token)
+        assert (event.actor, event.action, event.subject_type, event.subject_id) == (
+            "user:alice",
+            "referral.submitted",
+            "referral",
+            "abc",
+        )
+        assert event.reason == "because"
+        assert event.request_id == "req-12345678"
+
+    def test_patient_fields_are_named_but_their_values_never_stored(self):
+        event = audit_record(
+            actor="system:test",
+            action="referral.updated",
+            subject=("referral", "x"),
+            changes={
+                "lead": ({"email": "ann@example.org"}, {"email": "ann.b@example.org"}),
+                "stage": ("received", "queued"),
+            },
+            sensitive_fields={"lead"},
+        )
+        stored = AuditEvent.objects.get(pk=event.pk)
+        assert set(stored.changes) == {"lead", "stage"}
+        assert "example.org" not in str(stored.changes)
+        assert stored.changes["lead"]["old"].startswith("hmac:")
+        assert stored.changes["lead"]["old"] != stored.changes["lead"]["new"]
+        assert stored.changes["stage"] == {"old": "received", "new": "queued"}
+
+    def test_an_event_rolls_back_with_the_change_it_records(self):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            _record(1)
+            raise RuntimeError("the business change failed")
+        assert AuditEvent.objects.count() == 0
+        _record(1)
+        assert audit_verify().ok
+
+    def test_it_rejects_an_action_without_a_verb(self):
+        with pytest.raises(ValueError):
+            audit_record(actor="system:test", action="nothing")
+
+
+class TestAppendOnly:
+    def test_the_database_rejects_update(self):
+        event = _record(1)[0]
+        with pytest.raises(DatabaseError), transaction.atomic():
+            AuditEvent.objects.filter(pk=event.pk).update(reason="rewritten")
+        assert AuditEvent.objects.get(pk=event.pk).reason == ""
+
+    def test_the_database_rejects_delete(self):
+        _record(2)
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM audit_auditevent")
+        assert AuditEvent.objects.count() == 2
+
+
+class TestVerify:
+    def test_an_intact_chain_verifies_and_the_command_says_how_many(self, capsys):
+        _record(5)
+        call_command("audit", "verify")
+        assert "5 event(s) checked" in capsys.readouterr().out
+
+    def test_it_catches_an_edited_event(self):
+        _record(4)
+        with _triggers_disabled():
+            AuditEvent.objects.filter(seq=2).update(reason="nothing to see")
+        result = audit_verify()
+        assert (result.ok, result.bad_seq, result.checked) == (False, 2, 1)
+        assert "edited" in result.problem
+
+    def test_it_catches_a_deleted_event(self):
+        _record(4)
+        with _triggers_disabled():
+            AuditEvent.objects.filter(seq=3).delete()
+        result = audit_verify()
+        assert (result.ok, result.bad_seq) == (False, 4)
+
+    def test_it_catches_a_deleted_last_event(self):
+        _record(3)
+        with _triggers_disabled():
+            AuditEvent.objects.filter(seq=3).delete()
+        result = audit_verify()
+        assert not result.ok
+        assert "last event" in result.problem
+
+    def test_it_catches_reordered_events(self):
+        _record(4)
+        with _triggers_disabled():
+            # Swap the positions of events 2 and 3 (seq is unique: go through a free number).
+            AuditEvent.objects.filter(seq=2).update(seq=-2)
+            AuditEvent.objects.filter(seq=3).update(seq=2)
+            AuditEvent.objects.filter(seq=-2).update(seq=3)
+        result = audit_verify()
+        assert (result.ok, result.bad_seq) == (False, 2)
+
+    def test_it_catches_a_forged_hash(self):
+        _record(3)
+        forged = "f" * 64
+        with _triggers_disabled():
+            AuditEvent.objects.filter(seq=2).update(action="thing.forged", hash=forged)
+            AuditEvent.objects.filter(seq=3).update(prev_hash=forged)
+        result = audit_verify()
+        assert (result.ok, result.bad_seq) == (False, 2)
+
+    def test_the_command_prints_the_first_bad_event_and_exits_1(self, capsys):
+        _record(3)
+        with _triggers_disabled():
+            AuditEvent.objects.filter(seq=2).update(actor="user:mallory")
+        with pytest.raises(SystemExit) as exit_info:
+            main(["refdesk", "audit", "verify"])
+        assert exit_info.value.code == 1
+        assert "event #2" in capsys.readouterr().err
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs real concurrent writers")
+def test_concurrent_writers_keep_one_unbroken_chain():
+    writers, per_writer = 8, 25
+    barrier = threading.Barrier(writers)
+    failures = []
+
+    def write(n: int):
+        try:
+            barrier.wait()
+            for i in range(per_writer):
+                with transaction.atomic():
+                    audit_record(
+                        actor=f"system:writer{n}",
+                        action="thing.happened",
+                        subject=("thing", f"{n}-{i}"),
+                    )
+        except Exception as error:  # pragma: no cover - reported below
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    result = audit_verify()
+    assert result.ok, result.problem
+    assert result.checked == writers * per_writer
+
+
+class TestBatch:
+    def test_a_batch_writes_its_events_in_order_when_it_ends(self):
+        with transaction.atomic(), audit_batch():
+            _record(3)
+            assert AuditEvent.objects.count() == 0  # not yet: the head is not locked yet
+        assert list(AuditEvent.objects.values_list("subject_id", flat=True)) == ["0", "1", "2"]
+        assert audit_verify().checked == 3
+
+    def test_a_failed_batch_writes_nothing(self):
+        with pytest.raises(RuntimeError), transaction.atomic(), audit_batch():
+            _record(2)
+            raise RuntimeError("the change failed")
+        assert AuditEvent.objects.count() == 0
+
+    def test_nested_batches_join_the_outer_one_and_chain_with_single_events(self):
+        _record(1)
+        with transaction.atomic(), audit_batch():
+            _record(1)
+            with audit_batch():
+                _record(1)
+            assert AuditEvent.objects.count() == 1
+        _record(1)
+        assert audit_verify().checked == 4

@@ -1,0 +1,39 @@
+"""The ``refdesk`` command: refdesk's own commands plus a pass-through to any Django command.
+
+refdesk serve [--no-worker]     web server (and an embedded task worker)
+refdesk worker                  a task worker (run any number, on PostgreSQL)
+refdesk demo [--referrals N]    demo programs, teams, users, referrers and referrals
+refdesk program validate|apply|diff|list ...
+refdesk audit verify
+refdesk keys generate|rotate|status
+refdesk <any Django command>    migrate, createsuperuser, check, ...
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    argv[0] = "refdesk"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refdesk.settings.base")
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        import django
+
+        django.setup()
+    except ImproperlyConfigured as error:
+        # A configuration problem is the operator's to fix: say which variable, no traceback.
+        print(f"refdesk: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Field encryption (MultiFernet) and the keyed blind index.
+
+- Encryption: the first key of ``FIELD_ENCRYPTION_KEYS`` encrypts, every key decrypts, so a key is
+  rotated by putting a new one first, running ``refdesk keys rotate`` and then dropping the old one.
+- Blind index: HMAC-SHA256 (``BLIND_INDEX_KEY``) of a normalised email or phone number, so a lead
+  can be found by an exact value without decrypting every row, and the index reveals nothing
+  without the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from functools import cache
+
+import phonenumbers
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+
+class DecryptionFailed(Exception):
+    """A stored value cannot be decrypted with any configured key (a key was removed too early)."""
+
+
+@cache
+def _fernet() -> MultiFernet:
+    return MultiFernet([Fernet(key.encode("ascii")) for key in settings.FIELD_ENCRYPTION_KEYS])
+
+
+@receiver(setting_changed)
+def _reset_keys(*, setting, **kwargs):
+    if setting == "FIELD_ENCRYPTION_KEYS":
+        _fernet.cache_clear()
+
+
+def encrypt_text(value: str) -> str:
+    return _fernet().encrypt(value.encode("utf-8")).decode("ascii")
+
+
+def decrypt_text(token: str) -> str:
+    try:
+        return _fernet().decrypt(token.encode("ascii")).decode("utf-8")
+    except InvalidToken:
+        raise DecryptionFailed(
+            "a stored value matches none of REFDESK_FIELD_KEYS; was a key removed before "
+            "`refdesk keys rotate` ran?"
+        ) from None
+
+
+def encrypt_json(value) -> str:
+    return encrypt_text(json.dumps(value, separators=(",", ":"), sort_keys=True))
+
+
+def decrypt_json(token: str):
+    return json.loads(decrypt_text(token))
+
+
+def rotate_token(token: str) -> str:
+    """Re-encrypt one token under the newest key (MultiFernet.rotate keeps the timestamp)."""
+    try:
+        return _fernet().rotate(token.encode("ascii")).decode("ascii")
+    except InvalidToken:
+        raise DecryptionFailed("a stored value matches none of REFDESK_FIELD_KEYS") from None
+
+
+def is_encrypted_with_primary_key(token: str) -> bool:
+    primary = Fernet(settings.FIELD_ENCRYPTION_KEYS[0].encode("ascii"))
+    try:
+        primary.decrypt(token.encode("ascii"))
+    except InvalidToken:
+        return False
+    return True
+
+
+# -- blind index ---------------------------------------------------------------------------
+
+
+def normalise_email(value: str) -> str:
+    """Case and surrounding/embedded white space never make two addresses different."""
+    return "".join(value.split()).lower()
+
+
+def normalise_phone(value: str, default_region: str | None = "US") -> str | None:
+    """E.164 form, so national and international spellings of one number agree; None if invalid."""
+    try:
+        number = phonenumbers.parse(value, (default_region or "US").upper())
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def blind_index(kind: str, normalised: str) -> str:
+    """HMAC of ``kind:value``; the kind keeps an email and a phone from ever colliding."""
+    message = f"{kind}:{normalised}".encode()
+    return hmac.new(settings.BLIND_INDEX_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def email_index(value: str | None) -> str:
+    return blind_index("email", normalise_email(value)) if value and value.strip() else ""
+
+
+def phone_index(value: str | None, default_region: str | None = "US") -> str:
+    if not value or not value.strip():
+        return ""
+    normalised = normalise_phone(value, default_region)
+    return blind_index("phone", normalised) if normalised else ""
+
+
+def fingerprint(value) -> str:
+    """A short keyed digest of a patient value for the audit trail: shows equality, not value."""
+    message = json.dumps(value, sort_keys=True, default=str).encode()
+    digest = hmac.new(settings.AUDIT_HMAC_KEY.encode(), message, hashlib.sha256).hexdigest()
+    return f"hmac:{digest[:16]}"

@@ -1,0 +1,64 @@
+"""``refdesk serve``: the WSGI server (granian) plus, unless ``--no-worker``, one task worker.
+
+On SQLite one process serves with threads (one writer is what SQLite wants, PERFORMANCE.md);
+on PostgreSQL run as many ``serve --no-worker`` nodes and ``worker`` processes as needed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Serve refdesk over HTTP (WSGI, granian), with an embedded task worker by default."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("REFDESK_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="server processes (default: 1 on SQLite, CPU count otherwise)",
+        )
+        parser.add_argument("--threads", type=int, default=8, help="threads per process")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="do not start the embedded task worker"
+        )
+
+    def handle(self, *args, host, port, workers, threads, no_worker, **options):
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+        workers = workers or (1 if sqlite else (os.cpu_count() or 1))
+        worker_process = None
+        if not no_worker:
+            worker_process = subprocess.Popen([sys.executable, "-m", "refdesk", "worker"])
+        self.stdout.write(
+            f"refdesk serving on http://{host}:{port}/ "
+            f"({workers} process(es) x {threads} threads"
+            f"{', embedded task worker' if worker_process else ''})"
+        )
+        try:
+            Granian(
+                target="refdesk.wsgi:application",
+                address=host,
+                port=port,
+                interface=Interfaces.WSGI,
+                workers=workers,
+                blocking_threads=threads,
+                log_access=False,  # access logs would carry paths; keep them off by default
+            ).serve()
+        finally:
+            if worker_process is not None:
+                worker_process.terminate()
+                try:
+                    worker_process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    worker_process.kill()

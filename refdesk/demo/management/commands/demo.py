@@ -1,0 +1,46 @@
+"""``refdesk demo [--referrals N]``: load the demo programs and data (idempotent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from refdesk.core.errors import ApplicationError
+from refdesk.demo.builder import build_demo
+from refdesk.programs.loader import ProgramInvalid
+
+
+class Command(BaseCommand):
+    help = "Apply the demo programs and create demo teams, users, referrers and referrals."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--referrals",
+            type=int,
+            default=300,
+            help="synthetic referrals over the past 90 days (default 300)",
+        )
+        parser.add_argument("--programs-dir", type=Path, default=None)
+
+    def handle(self, *args, referrals, programs_dir, **options):
+        if referrals < 0:
+            raise CommandError("--referrals must be 0 or more")
+        try:
+            summary = build_demo(referrals=referrals, programs_dir=programs_dir)
+        except (ProgramInvalid, ApplicationError, FileNotFoundError) as error:
+            raise CommandError(str(error)) from None
+        write = self.stdout.write
+        for line in summary.versions:
+            write(line)
+        write(
+            f"referrals: {summary.referrals_created} created, "
+            f"{summary.referrals_existing} already there"
+        )
+        write("\nDemo staff logins (development only):")
+        for username, role, password in summary.users:
+            write(f"  {username:<12} {password:<18} {role}")
+        write("\nIntake links (one per program):")
+        for slug, link in summary.intake_links.items():
+            write(f"  {slug:<20} {link}")
+        write("\nAdmin: /admin/ (log in as admin)")

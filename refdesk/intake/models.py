@@ -1,0 +1,144 @@
+from django.db import models
+from django.db.models import Q
+
+from refdesk.core.fields import EncryptedJSONField
+from refdesk.core.models import BaseModel
+from refdesk.intake.choices import LeadKind, Outcome, PrescreenOutcome, Stage, SubmissionMethod
+
+
+class Referral(BaseModel):
+    """One submission by a referrer about one lead. Created only by ``referral_submit``.
+
+    Lead identity and answers are encrypted (``lead``, ``answers``); the blind indexes let
+    refdesk find the same lead again without decrypting. Never deleted: closed with an outcome.
+    """
+
+    # Fields whose values are patient data: audit events name them but store fingerprints.
+    SENSITIVE_FIELDS = frozenset({"lead", "answers"})
+
+    reference = models.CharField(max_length=16, unique=True)
+    program = models.ForeignKey(
+        "programs.Program", on_delete=models.PROTECT, related_name="referrals"
+    )
+    # The rules that handled it, so reports stay true after the program changes.
+    program_version = models.ForeignKey(
+        "programs.ProgramVersion", on_delete=models.PROTECT, related_name="referrals"
+    )
+    source = models.ForeignKey(
+        "referrers.Source", on_delete=models.PROTECT, related_name="referrals"
+    )
+    referrer = models.ForeignKey(
+        "referrers.Referrer", on_delete=models.PROTECT, related_name="referrals"
+    )
+    submission_method = models.CharField(max_length=10, choices=SubmissionMethod.choices)
+    # The submitter's own id for the referral (import row key, partner id): a resubmission with
+    # the same one is recognised instead of creating a second referral.
+    client_ref = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField()
+
+    request_type = models.CharField(max_length=63)
+    therapy_area = models.CharField(max_length=63, blank=True)
+    lead_kind = models.CharField(max_length=20, choices=LeadKind.choices)
+    lead = EncryptedJSONField()
+    answers = EncryptedJSONField(default=dict)
+    # Not identifying on their own; kept in clear for routing, scheduling and reports.
+    preferred_contact = models.CharField(max_length=10, blank=True)
+    lead_timezone = models.CharField(max_length=64, blank=True)
+    language = models.CharField(max_length=16, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    email_index = models.CharField(max_length=64, blank=True)
+    phone_index = models.CharField(max_length=64, blank=True)
+
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.RECEIVED)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    outcome_reason = models.CharField(max_length=100, blank=True)
+    prescreen_outcome = models.CharField(
+        max_length=20, choices=PrescreenOutcome.choices, blank=True
+    )
+    # Names of the items still missing (never their values).
+    missing = models.JSONField(default=list, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="duplicates"
+    )
+    queue = models.ForeignKey(
+        "routing.Queue", on_delete=models.PROTECT, null=True, blank=True, related_name="referrals"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    utm_source = models.CharField(max_length=100, blank=True)
+    utm_medium = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=100, blank=True)
+    utm_content = models.CharField(max_length=100, blank=True)
+    utm_term = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["referrer", "client_ref"],
+                condition=~Q(client_ref=""),
+                name="referral_client_ref_once_per_referrer",
+                violation_error_message="This referrer already submitted a referral with that id.",
+            ),
+            models.CheckConstraint(
+                condition=Q(stage="closed", outcome__gt="") | (~Q(stage="closed") & Q(outcome="")),
+                name="referral_outcome_iff_closed",
+                violation_error_message="A referral has an outcome exactly when it is closed.",
+            ),
+        ]
+        indexes = [
+            # Duplicate detection: same program, same lead email/phone, recent.
+            models.Index(
+                fields=["program", "email_index", "received_at"], name="referral_dup_email"
+            ),
+            models.Index(
+                fields=["program", "phone_index", "received_at"], name="referral_dup_phone"
+            ),
+            # Reports and lists by program over time.
+            models.Index(fields=["program", "received_at"], name="referral_program_time"),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+
+class MissingItem(models.Model):
+    """One item (``lead.email``, ``answers.ecog``) that a referral lacked when it was submitted.
+
+    Written by ``missing_items_record`` inside ``referral_submit``'s transaction; stamped
+    ``resolved_at`` by ``missing_items_resolve`` when the referrer supplies it. Reports count these
+    rows to show which fields each source leaves out. Only the field's name, never a value. An
+    internal statistics row, never shown outside the database, so it has no public id.
+    """
+
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="missing_items")
+    # Copied from the referral so the report query needs no join through the referral table.
+    program = models.ForeignKey(
+        "programs.Program", on_delete=models.PROTECT, related_name="missing_items"
+    )
+    source = models.ForeignKey(
+        "referrers.Source", on_delete=models.PROTECT, related_name="missing_items"
+    )
+    field = models.CharField(max_length=100)
+    recorded_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["referral", "field"],
+                name="missing_item_once_per_referral",
+                violation_error_message="This item is already recorded as missing.",
+            ),
+        ]
+        indexes = [
+            # missing_item_counts: one program's items recorded since a date, grouped by source
+            # and field (all three read from the index).
+            models.Index(
+                fields=["program", "recorded_at", "source", "field"],
+                name="missing_item_program_time",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.field} missing on referral {self.referral_id}"

@@ -1,0 +1,545 @@
+"""``referral_submit`` and the lifecycle services. Every write is audited in its transaction.
+
+Routing, qualification and prescreen decisions arrive with the program engine (issue 4); until
+then a referral stays ``received`` unless it is incomplete (``needs_info``) or a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Subquery
+from django.utils import timezone
+
+from refdesk.audit.services import audit_batch, audit_record
+from refdesk.consent.models import ConsentRecord
+from refdesk.core.crypto import email_index, phone_index
+from refdesk.core.errors import ApplicationError, InvalidTransition, PermissionDenied
+from refdesk.core.errors import ValidationFailed as ValidationFailedError
+from refdesk.core.references import new_referral_reference
+from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
+from refdesk.intake.missing import missing_items_record
+from refdesk.intake.models import Referral
+from refdesk.intake.validation import clean_answers, clean_lead, error
+from refdesk.programs.conditions import evaluate
+from refdesk.programs.loader import definition_from_dict
+from refdesk.programs.models import Program, ProgramVersion
+from refdesk.programs.schema import ProgramDefinition
+from refdesk.referrers.models import Referrer
+
+
+@lru_cache(maxsize=64)
+def _definition(
+    version_id: int,
+    content_hash: str,
+) -> ProgramDefinition:
+    # Versions are immutable, so (id, hash) names one definition forever.
+    version = ProgramVersion.objects.get(pk=version_id)
+    return definition_from_dict(version.definition)
+
+
+def version_definition(version: ProgramVersion) -> ProgramDefinition:
+    return _definition(version.pk, version.content_hash)
+
+
+@dataclass
+class Submission:
+    """What a referrer sends, whatever the interface (form, API, CSV row)."""
+
+    request_type: str
+    lead: dict[str, Any]
+    lead_kind: str = ""
+    therapy_area: str = ""
+    answers: dict[str, Any] = field(default_factory=dict)
+    # {"granted", "purposes", "channels", "method", "text_version"} or None when not given.
+    consent: dict[str, Any] | None = None
+    utm: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    referral: Referral
+    created: bool  # False: the same client_ref was already submitted; nothing new was written
+
+
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+
+
+def _check_submission(
+    definition: ProgramDefinition, referrer: Referrer, submission: Submission
+) -> tuple[dict, dict, list[str], list[dict]]:
+    """Validate against the program: returns (lead, answers, missing items, errors)."""
+    errors: list[dict] = []
+    source = definition.sources.get(referrer.source.slug)
+    if source is None:
+        errors.append(error("source", "unknown_source", "This source is not in the program."))
+        return {}, {}, [], errors
+    request_type = definition.request_types.get(submission.request_type)
+    if request_type is None:
+        errors.append(
+            error("request_type", "unknown_request_type", "This program has no such request type.")
+        )
+    elif source.request_types != "all" and submission.request_type not in source.request_types:
+        errors.append(
+            error(
+                "request_type",
+                "request_type_not_accepted",
+                "This source may not send this request type.",
+            )
+        )
+    lead_kind = submission.lead_kind or (request_type.lead_kind if request_type else "")
+    if request_type and lead_kind != request_type.lead_kind:
+        errors.append(
+            error(
+                "lead.kind",
+                "lead_kind_mismatch",
+                f"This request type is about a {request_type.lead_kind} lead.",
+            )
+        )
+    if submission.therapy_area and submission.therapy_area not in definition.therapy_areas:
+        errors.append(
+            error("therapy_area", "unknown_therapy_area", "This program has no such therapy area.")
+        )
+    lead, lead_errors = clean_lead(submission.lead)
+    answers, answer_errors = clean_answers(definition, submission.answers)
+    errors += lead_errors + answer_errors
+    errors += _check_consent(definition, lead_kind, submission.consent)
+
+    facts = {
+        "request_type": submission.request_type,
+        "therapy_area": submission.therapy_area,
+        "source": referrer.source.slug,
+        "lead_kind": lead_kind,
+        "preferred_contact": lead.get("preferred_contact"),
+        "country": lead.get("country"),
+        "specialty": lead.get("specialty"),
+        "answers": answers,
+    }
+    missing = []
+    for name, spec in definition.intake.lead_fields.items():
+        needed = spec.required or (
+            spec.required_when is not None and evaluate(spec.required_when, facts)
+        )
+        if needed and name not in lead:
+            missing.append(f"lead.{name}")
+    preferred = lead.get("preferred_contact")
+    contact_field = {"sms": "phone"}.get(preferred, preferred)
+    if contact_field in ("phone", "email") and contact_field not in lead:
+        missing.append(f"lead.{contact_field}")
+    for name, spec in definition.intake.answers.items():
+        needed = spec.required or (
+            spec.required_when is not None and evaluate(spec.required_when, facts)
+        )
+        if needed and name not in answers:
+            missing.append(f"answers.{name}")
+    return lead, answers, sorted(set(missing)), errors
+
+
+def _check_consent(
+    definition: ProgramDefinition, lead_kind: str, consent: dict[str, Any] | None
+) -> list[dict]:
+    rules = definition.consent
+    if consent is None:
+        if rules and rules.required_at_intake and lead_kind in rules.for_lead_kinds:
+            return [
+                error(
+                    "consent",
+                    "consent_required",
+                    "This program needs the lead's consent before it can accept them.",
+                )
+            ]
+        return []
+    if rules is None:
+        return [error("consent", "consent_not_applicable", "This program does not take consent.")]
+    errors = []
+    if (
+        rules.required_at_intake
+        and lead_kind in rules.for_lead_kinds
+        and not consent.get("granted")
+    ):
+        errors.append(
+            error(
+                "consent.granted",
+                "consent_required",
+                "This program needs the lead's consent before it can accept them.",
+            )
+        )
+    published = {text.version for text in rules.texts}
+    if consent.get("text_version") not in published:
+        errors.append(
+            error(
+                "consent.text_version",
+                "unknown_consent_text",
+                f"Use a published consent text version: {', '.join(sorted(published))}.",
+            )
+        )
+    unknown_purposes = set(consent.get("purposes") or ()) - set(rules.purposes)
+    if unknown_purposes or (consent.get("granted") and not consent.get("purposes")):
+        errors.append(
+            error(
+                "consent.purposes",
+                "invalid_purpose",
+                f"Purposes must be among: {', '.join(rules.purposes)}.",
+            )
+        )
+    unknown_channels = set(consent.get("channels") or ()) - set(rules.channels)
+    if unknown_channels or (consent.get("granted") and not consent.get("channels")):
+        errors.append(
+            error(
+                "consent.channels",
+                "invalid_channel",
+                f"Channels must be among: {', '.join(rules.channels)}.",
+            )
+        )
+    if consent.get("method") not in rules.methods:
+        errors.append(
+            error(
+                "consent.method",
+                "invalid_method",
+                f"Method must be one of: {', '.join(rules.methods)}.",
+            )
+        )
+    return errors
+
+
+def _find_duplicate(*, program_id: int, emails: str, phones: str, since: datetime):
+    """The earliest open original referral of the same lead in the window, if any.
+
+    One query per index (email, then phone) so each is an index seek on
+    (program, email_index/phone_index, received_at), not a scan of the program's window.
+    """
+    found = []
+    for column, value in (("email_index", emails), ("phone_index", phones)):
+        if not value:
+            continue
+        match = (
+            Referral.objects.filter(
+                program_id=program_id,
+                received_at__gte=since,
+                duplicate_of__isnull=True,
+                **{column: value},
+            )
+            .exclude(outcome=Outcome.ENTERED_IN_ERROR)
+            .order_by("received_at")
+            .only("pk", "public_id", "reference", "received_at")
+            .first()
+        )
+        if match is not None:
+            found.append(match)
+    return min(found, key=lambda referral: referral.received_at, default=None)
+
+
+def consent_text_hash(definition: ProgramDefinition, version: str) -> str:
+    text = next(t.text for t in definition.consent.texts if t.version == version)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def referral_submit(
+    *,
+    referrer: Referrer,
+    submission: Submission,
+    method: str,
+    actor,
+    client_ref: str = "",
+    received_at: datetime | None = None,
+) -> SubmitResult:
+    """Accept one referral, or raise ``ValidationFailed`` having written nothing.
+
+    1. Refuse an inactive referrer or source (403); a known ``client_ref`` returns the original.
+    2. Validate against the program's active version; collect missing items.
+    3. In one transaction: the referral (lead data encrypted, blind indexes), its consent record
+       (text version and hash), duplicate linkage, and the audit events.
+    """
+    if not referrer.active or not referrer.source.active:
+        raise PermissionDenied("this referrer may no longer refer", code="referrer_inactive")
+    if client_ref:
+        existing = Referral.objects.filter(referrer=referrer, client_ref=client_ref).first()
+        if existing is not None:
+            return SubmitResult(existing, created=False)
+    # Read the active version now, not through a cached referrer: a program applied a moment
+    # ago must handle the next referral.
+    # Only the small columns: the definition itself comes from the per-version cache.
+    version = (
+        ProgramVersion.objects.only("id", "number", "content_hash", "program_id")
+        .filter(
+            pk=Subquery(
+                Program.objects.filter(pk=referrer.source.program_id).values("active_version_id")[
+                    :1
+                ]
+            )
+        )
+        .first()
+    )
+    if version is None:
+        raise ApplicationError("this program has no active version", code="program_inactive")
+    definition = version_definition(version)
+    source = definition.sources.get(referrer.source.slug)
+    if source is not None and method not in source.submission_methods:
+        # The program decides how each source may submit (web form, partner API, bulk upload).
+        raise PermissionDenied(
+            f"this source does not submit by {method}; it uses: "
+            + ", ".join(source.submission_methods),
+            code="submission_method_not_accepted",
+        )
+    lead, answers, missing, errors = _check_submission(definition, referrer, submission)
+    if errors:
+        raise ValidationFailedError(errors)
+
+    now = timezone.now()
+    received_at = received_at or now
+    country = lead.get("country") or "US"
+    emails, phones = email_index(lead.get("email")), phone_index(lead.get("phone"), country)
+    utm = {key: str(submission.utm.get(key, ""))[:100] for key in UTM_FIELDS}
+    try:
+        # A savepoint is needed only to survive the unique client_ref race below; the audit
+        # batch writes the chain at the end, so the chain lock is held only until commit.
+        with transaction.atomic(savepoint=bool(client_ref)), audit_batch():
+            return _write(
+                referrer=referrer,
+                submission=submission,
+                method=method,
+                actor=actor,
+                client_ref=client_ref,
+                received_at=received_at,
+                version=version,
+                definition=definition,
+                lead=lead,
+                answers=answers,
+                missing=missing,
+                emails=emails,
+                phones=phones,
+                utm=utm,
+            )
+    except IntegrityError:
+        # A concurrent retry with the same client_ref won the race: answer with its referral.
+        existing = Referral.objects.filter(referrer=referrer, client_ref=client_ref).first()
+        if client_ref and existing is not None:
+            return SubmitResult(existing, created=False)
+        raise
+
+
+def _write(
+    *,
+    referrer,
+    submission,
+    method,
+    actor,
+    client_ref,
+    received_at,
+    version,
+    definition,
+    lead,
+    answers,
+    missing,
+    emails,
+    phones,
+    utm,
+) -> SubmitResult:
+    window = timedelta(days=definition.duplicates.window_days)
+    original = _find_duplicate(
+        program_id=version.program_id, emails=emails, phones=phones, since=received_at - window
+    )
+    lead_kind = submission.lead_kind or definition.request_types[submission.request_type].lead_kind
+    stage, outcome, outcome_reason = Stage.RECEIVED, "", ""
+    if original is not None:
+        stage, outcome, outcome_reason = Stage.CLOSED, Outcome.DUPLICATE, "same_lead_in_window"
+    elif missing:
+        stage = Stage.NEEDS_INFO
+    referral = Referral.objects.create(
+        reference=new_referral_reference(),
+        program_id=version.program_id,
+        program_version=version,
+        source=referrer.source,
+        referrer=referrer,
+        submission_method=method,
+        client_ref=client_ref,
+        received_at=received_at,
+        request_type=submission.request_type,
+        therapy_area=submission.therapy_area,
+        lead_kind=lead_kind,
+        lead=lead,
+        answers=answers,
+        preferred_contact=lead.get("preferred_contact", ""),
+        lead_timezone=lead.get("timezone", ""),
+        language=lead.get("language", ""),
+        country=lead.get("country", ""),
+        email_index=emails,
+        phone_index=phones,
+        stage=stage,
+        outcome=outcome,
+        outcome_reason=outcome_reason,
+        missing=missing,
+        duplicate_of=original,
+        closed_at=received_at if outcome else None,
+        **utm,
+    )
+    missing_items_record(referral=referral, fields=missing)
+    audit_record(
+        actor=actor,
+        action="referral.submitted",
+        subject=referral,
+        sensitive_fields=Referral.SENSITIVE_FIELDS,
+        changes={
+            "reference": (None, referral.reference),
+            "program": (None, definition.id),
+            "program_version": (None, version.number),
+            "referrer": (None, referrer.code),
+            "source": (None, referrer.source.slug),
+            "request_type": (None, referral.request_type),
+            "stage": (None, stage),
+            "lead": (None, lead),
+            "answers": (None, answers),
+            "missing": (None, missing),
+            "method": (None, method),
+            **{key: (None, value) for key, value in utm.items() if value},
+        },
+    )
+    if submission.consent is not None:
+        consent = submission.consent
+        record = ConsentRecord.objects.create(
+            referral=referral,
+            granted=bool(consent.get("granted")),
+            purposes=sorted(consent.get("purposes") or []),
+            channels=sorted(consent.get("channels") or []),
+            method=consent["method"],
+            text_version=consent["text_version"],
+            text_hash=consent_text_hash(definition, consent["text_version"]),
+            recorded_at=received_at,
+            recorded_by=str(getattr(actor, "audit_label", actor)),
+        )
+        audit_record(
+            actor=actor,
+            action="consent.recorded",
+            subject=referral,
+            changes={
+                "granted": (None, record.granted),
+                "purposes": (None, record.purposes),
+                "channels": (None, record.channels),
+                "method": (None, record.method),
+                "text_version": (None, record.text_version),
+                "text_hash": (None, record.text_hash),
+            },
+        )
+    if original is not None:
+        # On the first referral's timeline: attribution of the second referrer is kept.
+        audit_record(
+            actor=actor,
+            action="referral.duplicate_received",
+            subject=original,
+            changes={"duplicate": (None, referral.reference), "referrer": (None, referrer.code)},
+        )
+    if stage == Stage.NEEDS_INFO and referrer.email:
+        # Ask the referrer for the missing items once the referral is safely stored; robust, so
+        # a queue hiccup never turns an accepted referral into an error response.
+        from refdesk.intake.tasks import send_completion_request
+
+        public_id = str(referral.public_id)
+        transaction.on_commit(lambda: send_completion_request.enqueue(public_id), robust=True)
+    return SubmitResult(referral, created=True)
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+
+# Which stages a referral may move to from each stage (closing goes through referral_close).
+TRANSITIONS: dict[str, set[str]] = {
+    Stage.RECEIVED: {Stage.NEEDS_INFO, Stage.AWAITING_REVIEW, Stage.QUEUED},
+    Stage.NEEDS_INFO: {Stage.RECEIVED, Stage.AWAITING_REVIEW, Stage.QUEUED},
+    Stage.AWAITING_REVIEW: {Stage.QUEUED, Stage.NEEDS_INFO},
+    Stage.QUEUED: {Stage.IN_PROGRESS, Stage.AWAITING_REVIEW, Stage.NEEDS_INFO},
+    Stage.IN_PROGRESS: {Stage.SCHEDULED, Stage.QUEUED, Stage.NEEDS_INFO},
+    Stage.SCHEDULED: {Stage.IN_PROGRESS},
+    Stage.CLOSED: set(),
+}
+
+
+@transaction.atomic
+def referral_move(*, referral: Referral, stage: str, actor, reason: str = "") -> Referral:
+    """Move to another open stage; a concurrent change makes this fail instead of overwrite."""
+    if stage not in TRANSITIONS.get(referral.stage, set()):
+        raise InvalidTransition(f"a referral cannot go from {referral.stage} to {stage}")
+    updated = Referral.objects.filter(pk=referral.pk, stage=referral.stage).update(
+        stage=stage, updated_at=timezone.now()
+    )
+    if updated != 1:
+        raise InvalidTransition("the referral changed meanwhile; reload and try again")
+    audit_record(
+        actor=actor,
+        action="referral.stage_changed",
+        subject=referral,
+        changes={"stage": (referral.stage, stage)},
+        reason=reason,
+    )
+    referral.stage = stage
+    return referral
+
+
+@transaction.atomic
+def referral_close(
+    *, referral: Referral, outcome: str, actor, reason_code: str = "", note: str = ""
+) -> Referral:
+    """Close with an outcome; every outcome but ``qualified`` needs a reason code."""
+    if outcome not in Outcome.values:
+        raise ApplicationError("unknown outcome", code="unknown_outcome", field="outcome")
+    if outcome != Outcome.QUALIFIED and not reason_code:
+        raise ApplicationError(
+            "this outcome needs a reason code", code="reason_required", field="reason_code"
+        )
+    now = timezone.now()
+    updated = (
+        Referral.objects.filter(pk=referral.pk, stage=referral.stage)
+        .exclude(stage=Stage.CLOSED)
+        .update(
+            stage=Stage.CLOSED,
+            outcome=outcome,
+            outcome_reason=reason_code,
+            closed_at=now,
+            updated_at=now,
+        )
+    )
+    if updated != 1:
+        raise InvalidTransition("the referral is already closed or changed meanwhile")
+    audit_record(
+        actor=actor,
+        action="referral.closed",
+        subject=referral,
+        reason=note,
+        changes={
+            "stage": (referral.stage, Stage.CLOSED),
+            "outcome": (None, outcome),
+            "outcome_reason": (None, reason_code),
+        },
+    )
+    referral.stage, referral.outcome, referral.outcome_reason = Stage.CLOSED, outcome, reason_code
+    referral.closed_at = now
+    return referral
+
+
+@transaction.atomic
+def referral_record_prescreen(
+    *, referral: Referral, outcome: str, actor, reasons: list[str] = ()
+) -> Referral:
+    """Record a trial prescreen outcome (with the failing or missing markers as reasons)."""
+    if outcome not in PrescreenOutcome.values:
+        raise ApplicationError("unknown prescreen outcome", code="unknown_prescreen_outcome")
+    if referral.program.goal != "trial_prescreening":
+        raise ApplicationError(
+            "only trial programs have prescreen outcomes", code="not_a_trial_program"
+        )
+    old = referral.prescreen_outcome
+    Referral.objects.filter(pk=referral.pk).update(
+        prescreen_outcome=outcome, updated_at=timezone.now()
+    )
+    audit_record(
+        actor=actor,
+        action="referral.prescreen_recorded",
+        subject=referral,
+        changes={"prescreen_outcome": (old or None, outcome)},
+        reason="; ".join(reasons),
+    )
+    referral.prescreen_outcome = outcome
+    return referral

@@ -1,0 +1,165 @@
+"""Field-level checks for a submitted lead and its answers, against one program definition.
+
+Pure functions: each returns a list of ``{"field", "code", "message"}`` errors. Messages name the
+problem, never the submitted value (it may be patient data).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import cache
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from refdesk.programs.schema import ProgramDefinition
+
+RECORDS_REQUESTED = "records_requested"
+
+
+def error(field: str, code: str, message: str) -> dict:
+    return {"field": field, "code": code, "message": message}
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def npi_is_valid(npi: str) -> bool:
+    """US NPI: 10 digits, Luhn check digit computed with the 80840 prefix (CMS standard)."""
+    if len(npi) != 10 or not npi.isdigit():
+        return False
+    total = 24  # the constant contribution of the 80840 prefix
+    for position, char in enumerate(reversed(npi[:9])):
+        digit = int(char)
+        if position % 2 == 0:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return (10 - total % 10) % 10 == int(npi[9])
+
+
+def clean_lead(lead: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
+    """Normalise the built-in lead fields; return (clean lead, errors)."""
+    errors: list[dict] = []
+    clean: dict[str, Any] = {}
+    for key, value in lead.items():
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        clean[key] = value.strip() if isinstance(value, str) else value
+    country = str(clean.get("country", "US")).upper()
+    if "country" in clean:
+        if len(country) != 2 or not country.isalpha():
+            errors.append(
+                error(
+                    "lead.country", "invalid_country", "Use a two-letter country code such as US."
+                )
+            )
+        clean["country"] = country
+    if "email" in clean:
+        try:
+            clean["email"] = validate_email(
+                str(clean["email"]), check_deliverability=False
+            ).normalized
+        except EmailNotValidError:
+            errors.append(
+                error("lead.email", "invalid_email", "This is not a valid email address.")
+            )
+    if "phone" in clean:
+        try:
+            number = phonenumbers.parse(str(clean["phone"]), country if len(country) == 2 else "US")
+            if not phonenumbers.is_valid_number(number):
+                raise phonenumbers.NumberParseException(0, "invalid")
+            clean["phone"] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        except phonenumbers.NumberParseException:
+            errors.append(
+                error(
+                    "lead.phone",
+                    "invalid_phone",
+                    "This is not a valid phone number for the lead's country.",
+                )
+            )
+    if "timezone" in clean and clean["timezone"] not in _timezones():
+        errors.append(
+            error(
+                "lead.timezone",
+                "unknown_timezone",
+                "Use an IANA time zone such as America/Chicago.",
+            )
+        )
+    if "npi" in clean and not npi_is_valid(str(clean["npi"])):
+        errors.append(
+            error("lead.npi", "invalid_npi", "An NPI has 10 digits and a valid check digit.")
+        )
+    if "birth_year" in clean:
+        year = clean["birth_year"]
+        if isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 2100:
+            errors.append(
+                error(
+                    "lead.birth_year",
+                    "invalid_birth_year",
+                    "Give the year of birth as four digits.",
+                )
+            )
+    if "preferred_contact" in clean and clean["preferred_contact"] not in (
+        "phone",
+        "email",
+        "sms",
+        "mail",
+    ):
+        errors.append(
+            error("lead.preferred_contact", "invalid_choice", "Choose phone, email, sms or mail.")
+        )
+    return clean, errors
+
+
+def clean_answers(
+    definition: ProgramDefinition, answers: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict]]:
+    """Check each answer against its question's type; unknown questions are errors."""
+    errors: list[dict] = []
+    clean: dict[str, Any] = {}
+    specs = definition.intake.answers
+    for key, value in answers.items():
+        field = f"answers.{key}"
+        spec = specs.get(key)
+        if spec is None:
+            errors.append(error(field, "unknown_answer", "This program does not ask this."))
+            continue
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if value == RECORDS_REQUESTED and spec.records_pending_allowed:
+            clean[key] = value
+            continue
+        problem = _type_problem(spec, value)
+        if problem:
+            errors.append(error(field, problem[0], problem[1]))
+        else:
+            clean[key] = value.strip() if isinstance(value, str) else value
+    return clean, errors
+
+
+def _type_problem(spec, value) -> tuple[str, str] | None:
+    if spec.type == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "invalid_integer", "Give a whole number."
+        if spec.min is not None and value < spec.min:
+            return "too_small", f"Must be at least {spec.min}."
+        if spec.max is not None and value > spec.max:
+            return "too_large", f"Must be at most {spec.max}."
+    elif spec.type == "boolean":
+        if not isinstance(value, bool):
+            return "invalid_boolean", "Answer true or false."
+    elif spec.type == "choice":
+        if value not in {choice.value for choice in spec.choices}:
+            return "invalid_choice", "Choose one of the listed options."
+    elif not isinstance(value, str):
+        return "invalid_text", "Give text."
+    elif spec.type == "string" and len(value) > 500:
+        return "too_long", "Keep it under 500 characters."
+    elif len(value) > 10000:
+        return "too_long", "Keep it under 10,000 characters."
+    return None

@@ -1,0 +1,180 @@
+"""Schema models for what happens after routing: SLA, approved templates, follow-up, scheduling."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from refdesk.programs.schema_base import (
+    AppointmentTypeId,
+    Bool,
+    Channel,
+    Condition,
+    Model,
+    NonNegativeInt,
+    PositiveInt,
+    QueueId,
+    RequestTypeId,
+    TemplateId,
+    Text,
+)
+
+
+class ResponseTime(Model):
+    """A duration in business time; give exactly one unit."""
+
+    business_days: PositiveInt | None = Field(None, description="Whole business days.")
+    business_hours: PositiveInt | None = Field(None, description="Business hours.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.business_days is None) == (self.business_hours is None):
+            raise ValueError("give exactly one of business_days or business_hours")
+        return self
+
+
+class Escalation(Model):
+    """Who hears about a breached SLA, and when."""
+
+    after_breach_hours: NonNegativeInt = Field(description="Hours after the breach to escalate.")
+    notify_queues: tuple[QueueId, ...] = Field((), description="Queues to alert.")
+    notify_owner: Bool = Field(True, description="Also alert the program owner.")
+
+
+class Sla(Model):
+    """The promised time to first response; the clock pauses while a referral is in needs_info."""
+
+    first_response: ResponseTime = Field(description="Time from receipt to first response.")
+    escalation: Escalation | None = Field(None, description="What happens on breach.")
+
+
+class Rendition(Model):
+    """A template's wording for one channel; {placeholders} are filled at send time."""
+
+    subject: Text | None = Field(None, description="Email and letter only.")
+    body: Text = Field(description="The message, call script (phone) or letter text.")
+
+
+# The placeholders a template may use; anything else is an error, so a message never goes out
+# with a literal "{typo}" in it. answers.<id> is also allowed for non-sensitive answers.
+PLACEHOLDERS: dict[str, str] = {
+    "lead.given_name": "the lead's given name",
+    "lead.family_name": "the lead's family name",
+    "referrer.name": "the referrer's name",
+    "referrer.organization": "the referrer's organisation",
+    "program.name": "the program's name",
+    "referral.reference": "the human-friendly referral reference",
+    "referral.received_on": "the date of receipt, in the recipient's time zone",
+    "request_type.label": "the request type's label",
+    "therapy_area.label": "the therapy area's label",
+    "team.name": "the name of the team handling the referral",
+    "staff.name": "the name of the staff member sending or calling",
+    "sla.first_response_due": "when the first response is due, in the recipient's time zone",
+    "appointment.time": "appointment date and time with its time-zone note",
+    "appointment.type": "the appointment type's label",
+    "links.materials": "link to the approved materials for the request type",
+    "links.reschedule": "link to reschedule or cancel the appointment",
+    "links.status": "link for the referrer to follow the referral's status",
+}
+
+
+class Template(Model):
+    """An approved, versioned message. One approval covers all its channel renditions."""
+
+    name: Text = Field(description="Display name.")
+    version: PositiveInt = Field(description="Raise it whenever the wording changes.")
+    audience: Literal["lead", "referrer", "staff"] = Field(description="Who receives it.")
+    request_types: tuple[RequestTypeId, ...] = Field(
+        (), description="The request types it is approved for; empty means any."
+    )
+    channels: dict[Channel, Rendition] = Field(
+        min_length=1,
+        description="The wording per channel (phone = call script, mail = letter). Lead "
+        "messages go out on the consented or preferred channel, so cover each of those.",
+    )
+    approved_by: Text = Field(description="Who approved this version (person or committee).")
+    approved_on: dt.date = Field(description="Approval date.")
+    review_ref: Text = Field(description="Reference of the medical/legal/regulatory review.")
+
+
+class TemplateUse(Model):
+    """A message the program sends by itself."""
+
+    template: TemplateId = Field(description="The template (one of templates).")
+
+
+class FirstOutreach(Model):
+    """The first message to the lead, matched to the request type."""
+
+    mode: Literal["automatic", "agent"] = Field(
+        "agent",
+        description="automatic: sent (for phone, a call task is created) once routing is done, "
+        "consent allows it and no review is pending; agent: prepared for the agent to send.",
+    )
+    default_template: TemplateId | None = Field(
+        None, description="Template for request types not listed below."
+    )
+    by_request_type: dict[RequestTypeId, TemplateId] = Field(
+        {}, description="Template per request type."
+    )
+
+
+class Retry(Model):
+    """Contact attempts before a lead is closed as unreachable."""
+
+    attempts: PositiveInt = Field(description="Number of contact attempts.")
+    window_days: PositiveInt = Field(description="Days from the first attempt to closing.")
+    cadence_days: tuple[NonNegativeInt, ...] | None = Field(
+        None,
+        description="Day offset of each attempt from the first (starts at 0, increasing, within "
+        "the window); omitted means spread evenly.",
+    )
+    then_outcome: Literal["unreachable"] = Field(
+        "unreachable", description="The outcome when every attempt failed."
+    )
+
+
+class Followup(Model):
+    """Messages and attempts after routing."""
+
+    acknowledge_referrer: TemplateUse | None = Field(
+        None, description="Automatic acknowledgement to the referrer; omitted means none."
+    )
+    first_outreach: FirstOutreach = Field(description="The first message to the lead.")
+    retry: Retry = Field(description="The retry window.")
+
+
+class AppointmentType(Model):
+    """Something that can be booked."""
+
+    label: Text = Field(description="Display name.")
+    duration_minutes: PositiveInt = Field(description="Length of the slot.")
+    mode: Literal["phone", "video", "in_person"] = Field(description="How it takes place.")
+
+
+class NoShow(Model):
+    """What happens when the lead misses an appointment."""
+
+    offer_reschedule: Bool = Field(True, description="Send the lead a reschedule offer.")
+    reschedule_template: TemplateId | None = Field(None, description="The offer's template.")
+    manual_check: Bool = Field(False, description="Create a manual check task for staff.")
+    manual_check_when: Condition | None = Field(
+        None, description="Only for referrals matching this (e.g. high-value leads)."
+    )
+
+
+class Scheduling(Model):
+    """Booking calls, meetings or visits with leads."""
+
+    enabled: Bool = Field(True, description="Whether staff may schedule for this program.")
+    appointment_types: dict[AppointmentTypeId, AppointmentType] = Field(
+        min_length=1, description="What can be booked."
+    )
+    confirmation_template: TemplateId | None = Field(None, description="Booking confirmation.")
+    reminder_template: TemplateId | None = Field(None, description="Reminder message.")
+    reminders_hours_before: tuple[PositiveInt, ...] = Field(
+        (24, 1), description="When reminders go out, in hours before the appointment."
+    )
+    no_show: NoShow = Field(NoShow(), description="No-show handling.")
