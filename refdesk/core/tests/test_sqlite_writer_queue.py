@@ -1,4 +1,4 @@
-"""On SQLite, writers of one process queue on a lock instead of in SQLite's sleeping busy handler."""
+"""On SQLite, writers of one process queue on a lock, not in SQLite's sleeping busy handler."""
 
 import threading
 
