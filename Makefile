@@ -10,6 +10,9 @@ PYTHON ?= $(shell for c in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bi
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_REFERRALS ?= 300
+# The address printed in intake links; follows HOST and PORT unless set.
+REFDESK_BASE_URL ?= http://$(HOST):$(PORT)
+export REFDESK_BASE_URL
 PYTEST_ARGS ?=
 
 .PHONY: run test install install-test lint format migrations-check demo serve clean

@@ -1,6 +1,7 @@
 """Intake benchmark: partner API submissions/s and p50/p99 latency, next to a ceiling.
 
-    .venv/bin/python bench/intake_api.py [--database sqlite|postgres] [--seconds 20] [--clients 16]
+    .venv/bin/python bench/intake_api.py [--database sqlite|postgres] [--load wrk|python]
+                                         [--seconds 20] [--clients 16]
 
 1. Fresh database (SQLite file in a temp dir, or a new PostgreSQL database), migrate, apply the
    demo programs, make a partner key for a trial-prescreening study coordinator.
@@ -9,8 +10,12 @@
 3. Ceiling: the same clients POST to a bare Django view that inserts one row (bench/urls.py).
 4. Intake: the same clients POST distinct valid referrals (distinct email and phone, so no
    duplicates) with an Idempotency-Key, for the same time.
-5. Print requests/s, p50/p99 and the ratio. Load comes from separate processes (GIL).
-Stdlib only. Stops by itself; the server is stopped at the end.
+5. Print requests/s, p50/p99 and the ratio, and how many referrals were stored as duplicates
+   (should be 0).
+Load: ``wrk`` (default when installed; bench/wrk_intake.lua, bench/wrk_ceiling.lua) or Python
+(``--load python``: separate processes of http.client threads, because of the GIL). Both run on
+the server's machine and take CPU from it; wrk takes far less. Stdlib only (plus wrk). Stops by
+itself; the server is stopped at the end.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import base64
 import http.client
 import json
 import os
+import re
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -36,6 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
 PG_DB = "refdesk_bench_intake"
+BENCH = Path(__file__).resolve().parent
+# Distinct phones: "+1 312 XXX YYYY", XXX in 200..899, YYYY in 0000..9999 -> 7,000,000 numbers,
+# shared out between the runs (warm-up, measured) and their clients (python) or threads (wrk).
+PHONES = 7_000_000
+RUNS = 2
 
 
 def free_port() -> int:
@@ -94,7 +106,30 @@ def setup_data() -> None:
     print(json.dumps({"key": key, "text_version": latest_consent_version("trial-prescreening")}))
 
 
-def referral_body(n: int, text_version: str) -> dict:
+def count_referrals() -> None:
+    """Runs in a child process after the load: referrals stored, and how many as duplicates."""
+    import django
+
+    django.setup()
+    from refdesk.intake.models import Referral
+
+    print(
+        json.dumps(
+            {
+                "referrals": Referral.objects.count(),
+                "duplicates": Referral.objects.filter(duplicate_of__isnull=False).count(),
+            }
+        )
+    )
+
+
+def phone(u: int) -> str:
+    """The u-th distinct valid US number, 0 <= u < PHONES."""
+    return f"+1 312 {200 + (u // 10000) % 700:03d} {u % 10000:04d}"
+
+
+def referral_body(n: int, text_version: str, unique: int | None = None) -> dict:
+    """A valid referral; ``unique`` (default n) picks the phone, so keep it below PHONES."""
     return {
         "program": "trial-prescreening",
         "source": "study-coordinator",
@@ -105,7 +140,7 @@ def referral_body(n: int, text_version: str) -> dict:
             "given_name": "Bench",
             "family_name": f"Lead{n}",
             "email": f"lead{n}@example.org",
-            "phone": f"+1 312 {200 + (n // 10000) % 700:03d} {n % 10000:04d}",
+            "phone": phone(n if unique is None else unique),
             "preferred_contact": "phone",
             "timezone": "America/Chicago",
             "country": "US",
@@ -131,7 +166,7 @@ def referral_body(n: int, text_version: str) -> dict:
 
 def load_process(args: tuple) -> tuple[list[float], dict[int, int]]:
     """One load process: ``threads`` clients, each with a keep-alive connection, until deadline."""
-    port, kind, key, text_version, threads, first_n, deadline = args
+    port, kind, key, text_version, threads, first_n, first_slot, span, deadline = args
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -139,13 +174,17 @@ def load_process(args: tuple) -> tuple[list[float], dict[int, int]]:
     def client(index: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         n = first_n + index * 10_000_000
+        unique = (first_slot + index) * span  # this client's own block of phone numbers
         mine, codes = [], {}
         while time.monotonic() < deadline:
             n += 1
+            unique += 1
             if kind == "ceiling":
                 path, body, headers = "/bench/ceiling", {"n": n}, {}
             else:
-                path, body = "/api/v1/referrals", referral_body(n, text_version)
+                if unique >= (first_slot + index + 1) * span:
+                    raise SystemExit(f"client ran out of distinct phone numbers (span {span})")
+                path, body = "/api/v1/referrals", referral_body(n, text_version, unique)
                 headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": f"bench-{n}"}
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
@@ -175,11 +214,23 @@ def load_process(args: tuple) -> tuple[list[float], dict[int, int]]:
     return latencies, statuses
 
 
-def drive(port, kind, key, text_version, clients, seconds, processes, offset) -> dict:
+def drive(port, kind, key, text_version, clients, seconds, processes, offset, run) -> dict:
+    """Python load: ``processes`` processes sharing ``clients`` keep-alive client threads."""
     deadline = time.monotonic() + seconds
     per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+    span = PHONES // (RUNS * clients)
     jobs = [
-        (port, kind, key, text_version, threads, offset + i * 1_000_000_000, deadline)
+        (
+            port,
+            kind,
+            key,
+            text_version,
+            threads,
+            offset + i * 1_000_000_000,
+            run * clients + sum(per[:i]),
+            span,
+            deadline,
+        )
         for i, threads in enumerate(per)
     ]
     started = time.monotonic()
@@ -197,7 +248,55 @@ def drive(port, kind, key, text_version, clients, seconds, processes, offset) ->
         "rate": ok / elapsed,
         "p50_ms": quantiles[49] * 1000,
         "p99_ms": quantiles[98] * 1000,
-        "statuses": statuses,
+        "statuses": dict(sorted(statuses.items())),
+    }
+
+
+def drive_wrk(port, kind, key, text_version, clients, seconds, threads, run) -> dict:
+    """wrk load: ``threads`` event-loop threads sharing ``clients`` keep-alive connections."""
+    threads = max(1, min(threads, clients))
+    path, script = {
+        "ceiling": ("/bench/ceiling", BENCH / "wrk_ceiling.lua"),
+        "intake": ("/api/v1/referrals", BENCH / "wrk_intake.lua"),
+    }[kind]
+    env = dict(
+        os.environ,
+        BENCH_KEY=key,
+        BENCH_TEXT_VERSION_JSON=json.dumps(text_version),
+        BENCH_ID_BASE=str(run * threads),
+        BENCH_SPAN=str(PHONES // (RUNS * threads)),
+    )
+    command = [
+        "wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "30s",
+        "--latency", "-s", str(script), f"http://127.0.0.1:{port}{path}",
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=seconds + 60
+        )
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"wrk did not finish within {seconds + 60:g} s") from None
+    result = re.search(r"^RESULT (.*)$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or not result:
+        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    fields = {name: int(value) for name, value in re.findall(r"(\w+)=(\d+)", result.group(1))}
+    statuses = {
+        int(code): int(count)
+        for code, count in re.findall(r"^STATUS (\d+) (\d+)$", done.stdout, re.MULTILINE)
+    }
+    # Requests that got no response (connect/read/write errors, timeouts) as status 0, as in
+    # the Python load.
+    failed = sum(fields[f"errors_{name}"] for name in ("connect", "read", "write", "timeout"))
+    if failed:
+        statuses[0] = failed
+    return {
+        "rate": statuses.get(201, 0) / (fields["duration_us"] / 1e6),
+        "p50_ms": fields["p50_us"] / 1000,
+        "p99_ms": fields["p99_us"] / 1000,
+        "statuses": dict(sorted(statuses.items())),
+        "non2xx": sum(c for code, c in statuses.items() if not 200 <= code < 300),
+        "wrk_errors_status": fields["errors_status"],
+        "stderr": done.stderr.strip(),
     }
 
 
@@ -221,11 +320,25 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--load-processes", type=int, default=4)
+    parser.add_argument(
+        "--load",
+        choices=("wrk", "python"),
+        default="wrk" if shutil.which("wrk") else "python",
+        help="load generator (default: wrk when installed, else python)",
+    )
+    parser.add_argument(
+        "--load-processes", type=int, default=4, help="python load: client processes"
+    )
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk load: threads")
     parser.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--count", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.setup:
         return setup_data()
+    if options.count:
+        return count_referrals()
+    if options.load == "wrk" and not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk); or use --load python")
 
     with tempfile.TemporaryDirectory(prefix="refdesk-bench-") as tmp:
         env = environment(options.database, Path(tmp))
@@ -250,27 +363,49 @@ def main() -> None:
             wait_until_up(port, server)
             banner = server.stdout.readline().strip()
             args = (port, setup["key"], setup["text_version"], options.clients)
-            procs = options.load_processes
-            drive(port, "ceiling", *args[1:], 2, procs, 0)  # warm-up
-            drive(port, "intake", *args[1:], 2, procs, 5 * 10**11)
-            ceiling = drive(port, "ceiling", *args[1:], options.seconds, procs, 10**11)
-            intake = drive(port, "intake", *args[1:], options.seconds, procs, 2 * 10**11)
+            if options.load == "wrk":
+                threads = options.wrk_threads
+
+                def load(kind, seconds, run_index, _offset):
+                    return drive_wrk(*args[:1], kind, *args[1:], seconds, threads, run_index)
+
+                how = f"wrk {max(1, min(threads, options.clients))} threads"
+            else:
+                procs = options.load_processes
+
+                def load(kind, seconds, run_index, offset):
+                    return drive(*args[:1], kind, *args[1:], seconds, procs, offset, run_index)
+
+                how = f"python, {procs} processes of http.client threads"
+            load("ceiling", 2, 0, 0)  # warm-up
+            load("intake", 2, 0, 5 * 10**11)
+            ceiling = load("ceiling", options.seconds, 1, 10**11)
+            intake = load("intake", options.seconds, 1, 2 * 10**11)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
+        out = subprocess.run(
+            [PYTHON, __file__, "--count"], capture_output=True, text=True, **run
+        ).stdout
+        stored = json.loads(out.strip().splitlines()[-1])
 
     print(f"database: {options.database}; server: {banner}")
-    print(f"{options.clients} clients, {options.seconds:.0f} s each, load from {procs} processes")
+    print(f"{options.clients} clients, {options.seconds:g} s each; load generator: {how}")
     for name, result in (("ceiling (bare view, 1 insert)", ceiling), ("intake API", intake)):
+        non2xx = sum(c for code, c in result["statuses"].items() if not 200 <= code < 300)
         print(
             f"{name:32} {result['rate']:8.1f} /s   p50 {result['p50_ms']:6.1f} ms   "
-            f"p99 {result['p99_ms']:6.1f} ms   statuses {result['statuses']}"
+            f"p99 {result['p99_ms']:6.1f} ms   statuses {result['statuses']} (non-2xx {non2xx})"
         )
     ratio = intake["rate"] / ceiling["rate"] if ceiling["rate"] else 0
     print(f"intake / ceiling: {ratio:.0%} (target >= 50%); p99 target < 100 ms")
+    print(
+        f"referrals stored (warm-up included): {stored['referrals']}, "
+        f"of them duplicates: {stored['duplicates']} (expected 0)"
+    )
 
 
 if __name__ == "__main__":
