@@ -22,14 +22,8 @@ from refdesk.accounts.choices import Role
 from refdesk.accounts.models import Team, User
 from refdesk.accounts.services import user_create
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
-from refdesk.intake.services import (
-    Submission,
-    referral_close,
-    referral_move,
-    referral_record_prescreen,
-    referral_submit,
-    version_definition,
-)
+from refdesk.intake.lifecycle import referral_close, referral_move, referral_record_prescreen
+from refdesk.intake.services import Submission, referral_submit, version_definition
 from refdesk.programs.conditions import evaluate_requirement
 from refdesk.programs.loader import load_program_files
 from refdesk.programs.models import Program
