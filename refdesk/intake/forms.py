@@ -260,7 +260,12 @@ class IntakeForm(ServiceErrorsMixin, forms.Form):
             request_names.append("therapy_area")
         for name, spec in definition.intake.lead_fields.items():
             label = lead_label(definition, name)
-            self.fields[f"lead_{name}"] = lead_form_field(name, spec, label, spec.required)
+            # A time zone the server can work out from the phone number or country is not
+            # forced on the referrer; if it cannot, the referral asks for it as a missing item.
+            required = spec.required and not (
+                name == "timezone" and definition.intake.timezone_from_location
+            )
+            self.fields[f"lead_{name}"] = lead_form_field(name, spec, label, required)
         if "lead_specialty" in self.fields and definition.target.specialties:
             self.fields["lead_specialty"].widget.attrs["list"] = "specialties"
         answer_names = []

@@ -25,7 +25,7 @@ from refdesk.core.references import new_referral_reference
 from refdesk.intake.choices import Outcome, Stage
 from refdesk.intake.missing import missing_items_record
 from refdesk.intake.models import Referral
-from refdesk.intake.validation import clean_answers, clean_lead, error
+from refdesk.intake.validation import clean_answers, clean_lead, error, infer_timezone
 from refdesk.programs.conditions import evaluate
 from refdesk.programs.loader import definition_from_dict
 from refdesk.programs.models import Program, ProgramVersion
@@ -106,6 +106,10 @@ def _check_submission(
             error("therapy_area", "unknown_therapy_area", "This program has no such therapy area.")
         )
     lead, lead_errors = clean_lead(submission.lead)
+    if "timezone" not in lead and definition.intake.timezone_from_location:
+        inferred = infer_timezone(lead)
+        if inferred:
+            lead["timezone"] = inferred
     answers, answer_errors = clean_answers(definition, submission.answers)
     errors += lead_errors + answer_errors
     errors += _check_consent(definition, lead_kind, submission.consent)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import zoneinfo
 from functools import cache
+from importlib import resources
 from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from phonenumbers import timezone as phone_timezones
 
 from refdesk.programs.schema import ProgramDefinition
 
@@ -163,3 +165,29 @@ def _type_problem(spec, value) -> tuple[str, str] | None:
     elif len(value) > 10000:
         return "too_long", "Keep it under 10,000 characters."
     return None
+
+
+@cache
+def _single_zone_countries() -> dict[str, str]:
+    """Countries with exactly one IANA zone (from tzdata's zone.tab): GB -> Europe/London."""
+    zones: dict[str, list[str]] = {}
+    table = resources.files("tzdata").joinpath("zoneinfo/zone.tab").read_text(encoding="utf-8")
+    for line in table.splitlines():
+        if line and not line.startswith("#"):
+            country, _coordinates, zone = line.split("\t")[:3]
+            zones.setdefault(country, []).append(zone)
+    return {country: names[0] for country, names in zones.items() if len(names) == 1}
+
+
+def infer_timezone(lead: dict[str, Any]) -> str | None:
+    """The lead's time zone when their phone number or country points to exactly one."""
+    if "phone" in lead:
+        try:
+            number = phonenumbers.parse(str(lead["phone"]), lead.get("country") or "US")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None:
+            zones = phone_timezones.time_zones_for_geographical_number(number)
+            if len(zones) == 1 and zones[0] in _timezones():
+                return zones[0]
+    return _single_zone_countries().get(str(lead.get("country", "")).upper())

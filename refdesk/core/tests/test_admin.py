@@ -11,16 +11,29 @@ from refdesk.testing import apply_demo_programs, make_referrer
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["programs_program", "programs_programversion", "accounts_team", "routing_queue",
-         "referrers_source", "referrers_referrer", "audit_auditevent", "accounts_user"]
+PAGES = [
+    "programs_program",
+    "programs_programversion",
+    "accounts_team",
+    "routing_queue",
+    "referrers_source",
+    "referrers_referrer",
+    "audit_auditevent",
+    "accounts_user",
+]
 
 
 @pytest.fixture
 def admin_client(client):
     apply_demo_programs()
     make_referrer("trial-prescreening", "study-coordinator")
-    user = user_create(username="root", email="root@example.org", role=Role.ADMINISTRATOR,
-                       password="a long admin password", actor="system:test")
+    user = user_create(
+        username="root",
+        email="root@example.org",
+        role=Role.ADMINISTRATOR,
+        password="a long admin password",
+        actor="system:test",
+    )
     client.force_login(user)
     return client
 

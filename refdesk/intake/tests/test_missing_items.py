@@ -29,6 +29,9 @@ def submit(referrer, n: int, **overrides):
     # Distinct leads, so none is a duplicate of another.
     lead = {"email": f"lead{n}@example.org", "phone": f"(617) 555-{n:04d}"}
     lead.update(overrides.pop("lead", {}))
+    if "timezone" in lead and lead["timezone"] is None:
+        # No phone number either, or the zone would be worked out from its area code.
+        lead.update(phone=None, preferred_contact="email")
     submission = trial_submission(lead=lead, **overrides)
     return referral_submit(referrer=referrer, submission=submission, method="web", actor=referrer)
 

@@ -165,3 +165,27 @@ def test_a_submission_method_the_source_does_not_use_is_refused(coordinator):
         )
     assert refusal.value.code == "submission_method_not_accepted"
     assert Referral.objects.count() == 0
+
+
+def test_the_time_zone_defaults_from_the_phone_number(coordinator):
+    # A Chicago (312) number: the program says the zone may be worked out from location.
+    submission = trial_submission(lead={"timezone": None, "phone": "+1 312 555 0101"})
+    referral = _submit(coordinator, submission).referral
+    assert referral.lead_timezone == "America/Chicago"
+    assert "lead.timezone" not in referral.missing
+
+
+def test_the_time_zone_defaults_from_a_single_zone_country(coordinator):
+    submission = trial_submission(
+        lead={"timezone": None, "phone": None, "preferred_contact": "email", "country": "GB"}
+    )
+    assert _submit(coordinator, submission).referral.lead_timezone == "Europe/London"
+
+
+def test_a_time_zone_that_cannot_be_worked_out_is_a_missing_item(coordinator):
+    # The US has many zones and there is no phone number to go by.
+    submission = trial_submission(
+        lead={"timezone": None, "phone": None, "preferred_contact": "email"}
+    )
+    referral = _submit(coordinator, submission).referral
+    assert "lead.timezone" in referral.missing
