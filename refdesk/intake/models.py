@@ -63,6 +63,17 @@ class Referral(BaseModel):
     queue = models.ForeignKey(
         "routing.Queue", on_delete=models.PROTECT, null=True, blank=True, related_name="referrals"
     )
+    # Set by routing: the owner of the work, the route's flags, and the SLA's due time.
+    assigned_to = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_referrals",
+    )
+    flags = models.JSONField(default=list, blank=True)
+    routed_at = models.DateTimeField(null=True, blank=True)
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     utm_source = models.CharField(max_length=100, blank=True)
@@ -93,6 +104,10 @@ class Referral(BaseModel):
             ),
             models.Index(
                 fields=["program", "phone_index", "received_at"], name="referral_dup_phone"
+            ),
+            # Work queues: WHERE queue=? AND stage IN (...) ORDER BY first_response_due_at.
+            models.Index(
+                fields=["queue", "stage", "first_response_due_at"], name="referral_queue_due"
             ),
             # Reports and lists by program over time.
             models.Index(fields=["program", "received_at"], name="referral_program_time"),

@@ -1,0 +1,14 @@
+"""The program engine: pure functions from facts and a program definition to a decision.
+
+No database access and no Django models: the same code decides live referrals, replays history
+in ``refdesk program simulate`` and feeds reports. ``decide()`` is total — any facts give a
+decision, never an exception — and deterministic.
+"""
+
+from refdesk.programs.engine.types import (  # noqa: F401
+    CheckResult,
+    Decision,
+    Facts,
+    PrescreenResult,
+    RouteResult,
+)
