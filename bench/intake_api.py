@@ -280,6 +280,8 @@ def drive_wrk(port, kind, key, text_version, clients, seconds, threads, run) -> 
     if done.returncode != 0 or not result:
         raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     fields = {name: int(value) for name, value in re.findall(r"(\w+)=(\d+)", result.group(1))}
+    if not fields["requests"] and kind == "intake" and seconds >= 5:
+        raise SystemExit(f"wrk got no response in {seconds:g} s:\n{done.stdout}\n{done.stderr}")
     statuses = {
         int(code): int(count)
         for code, count in re.findall(r"^STATUS (\d+) (\d+)$", done.stdout, re.MULTILINE)

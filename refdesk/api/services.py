@@ -11,10 +11,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from refdesk.api.models import IdempotencyRecord
+from refdesk.audit.services import audit_batch
 from refdesk.core.errors import Conflict
 from refdesk.intake.models import Referral
 from refdesk.intake.services import Submission, referral_submit
 from refdesk.referrers.models import PartnerKey
+from refdesk.routing.selectors import route_summary
 
 
 def request_fingerprint(document: Any) -> str:
@@ -35,7 +37,7 @@ def referral_created_body(referral: Referral) -> dict[str, Any]:
         "prescreen_outcome": referral.prescreen_outcome or None,
         "missing": list(referral.missing),
         "duplicate_of": referral.duplicate_of.reference if referral.duplicate_of_id else None,
-        "route": None,  # filled once routing exists (issue 4)
+        "route": route_summary(referral),  # queue, rule, version, flags, explanation
     }
 
 
@@ -70,7 +72,10 @@ def partner_referral_submit(
         if record is not None:
             return record.response_status, record.response_body, True
     try:
-        with transaction.atomic():
+        # The audit batch spans the idempotency insert too, so the audit chain is written (and
+        # its head locked) as the very last step before commit: on PostgreSQL that lock
+        # serialises every intake, and holding it across the other inserts cut throughput.
+        with transaction.atomic(), audit_batch():
             result = referral_submit(
                 referrer=partner_key.referrer,
                 submission=submission,
