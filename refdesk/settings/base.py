@@ -150,13 +150,24 @@ TASKS = {
 }
 
 # Rate-limit counters (refdesk.core.ratelimit). Local memory counts per server process, which is
-# exact for the single-process SQLite deployment; several processes each count on their own.
+# exact for the single-process SQLite deployment; with several web nodes, REFDESK_CACHE=database
+# shares the counters through the database (run `refdesk createcachetable` once).
+_CACHE_KIND = env.choice("REFDESK_CACHE", "memory", ("memory", "database"))
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "refdesk-default",
-    }
+    "default": (
+        {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "refdesk_cache"}
+        if _CACHE_KIND == "database"
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "refdesk-default",
+        }
+    )
 }
+# How many reverse proxies in front of refdesk append to X-Forwarded-For (0: trust none), so
+# rate limits count the real client address and not the proxy's.
+REFDESK_TRUSTED_PROXIES = env.int("REFDESK_TRUSTED_PROXIES", 0, minimum=0)
+# How long a referrer's "supply the missing information" link stays valid.
+REFDESK_COMPLETION_LINK_DAYS = env.int("REFDESK_COMPLETION_LINK_DAYS", 14, minimum=1)
 
 # Development prints mail to the console; tests swap in the locmem backend automatically.
 # MAILERS replaces EMAIL_BACKEND in Django 6.1.
