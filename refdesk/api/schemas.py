@@ -104,6 +104,14 @@ class ReferralIn(StrictIn):
     utm: UtmIn | None = Field(None, description="Campaign parameters, kept for attribution.")
 
 
+class RouteOut(Schema):
+    queue: str = Field(description="The queue that works the referral.")
+    rule: str | None = Field(description="The routing rule that matched (none for a re-route).")
+    version: int = Field(description="The program version whose rules decided.")
+    flags: list[str] = Field(description="e.g. medical_review_required, possible_adverse_event.")
+    explanation: list[str] = Field(description="Why, in sentences; never patient data.")
+
+
 class ReferralCreatedOut(Schema):
     id: UUID
     reference: str
@@ -112,7 +120,7 @@ class ReferralCreatedOut(Schema):
     prescreen_outcome: str | None
     missing: list[str] = Field(description="Names of the items still missing (never values).")
     duplicate_of: str | None = Field(description="Reference of the referral this duplicates.")
-    route: str | None = Field(description="The queue it was routed to, once routing decides.")
+    route: RouteOut | None = Field(description="How it was routed; null until it is routed.")
 
 
 class ReferralStatusOut(Schema):

@@ -22,14 +22,15 @@ from refdesk.accounts.choices import Role
 from refdesk.accounts.models import Team, User
 from refdesk.accounts.services import user_create
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
-from refdesk.intake.lifecycle import referral_close, referral_move, referral_record_prescreen
+from refdesk.intake.lifecycle import referral_close
 from refdesk.intake.services import Submission, referral_submit, version_definition
-from refdesk.programs.conditions import evaluate_requirement
 from refdesk.programs.loader import load_program_files
 from refdesk.programs.models import Program
 from refdesk.programs.services import program_apply
 from refdesk.referrers.models import Referrer, Source
 from refdesk.referrers.services import referrer_create
+from refdesk.routing.assignment import referral_claim
+from refdesk.routing.reviews import review_approve, review_reject
 
 ACTOR = "system:demo"
 DEMO_PROGRAMS = ("trial-prescreening", "provider-education", "patient-support")
@@ -325,41 +326,34 @@ def _synthetic_answers(slug: str, request_type: str, rng: random.Random) -> dict
     return {"reason_for_contact": rng.choice(REASONS)}
 
 
-def _prescreen(definition, answers) -> tuple[str, list[str]]:
-    failed, unknown = [], []
-    for marker in definition.prescreen.markers:
-        value = answers.get(marker.answer)
-        if value is None:
-            unknown.append(marker.id)
-        elif not evaluate_requirement(marker.require, value):
-            failed.append(marker.id)
-    if failed:
-        return PrescreenOutcome.NOT_ELIGIBLE, failed
-    if unknown:
-        return PrescreenOutcome.INCOMPLETE, unknown
-    return PrescreenOutcome.ELIGIBLE, []
-
-
 def _progress(referral, definition, fate: float, age_days: int) -> None:
-    """Move a fresh demo referral along a plausible path for its age."""
-    if referral.stage != Stage.RECEIVED:
+    """Move a freshly routed demo referral along a plausible path for its age.
+
+    ``referral_submit`` has already routed it (queue, stage, prescreen outcome, assignee); the
+    demo plays the people: the medical reviewer signs off gated referrals, the assignee claims
+    and closes the work.
+    """
+    if referral.stage == Stage.AWAITING_REVIEW:
+        if age_days < 1 and fate < 0.7:
+            return  # still waiting for the reviewer
+        reviewer = User.objects.get(username="reviewer")
+        for review in referral.reviews.filter(state="pending"):
+            if fate > 0.95:
+                review_reject(review=review, reviewer=reviewer, reason="Outside the program scope.")
+                return
+            review_approve(review=review, reviewer=reviewer, note="Reviewed; response may go.")
+        referral.refresh_from_db()
+    if referral.stage != Stage.QUEUED:
         return
-    worker = "user:coordinator" if definition.goal == "trial_prescreening" else "user:specialist"
-    if definition.goal == "patient_support":
-        worker = "user:agent"
-    prescreen = None
-    if definition.prescreen is not None:
-        prescreen, reasons = _prescreen(definition, referral.answers)
-        referral_record_prescreen(
-            referral=referral, outcome=prescreen, actor=worker, reasons=reasons
-        )
-    referral_move(referral=referral, stage=Stage.QUEUED, actor="system:demo-routing")
     if age_days < 2 and fate < 0.7:
         return  # fresh work still waiting in the queue
-    referral_move(referral=referral, stage=Stage.IN_PROGRESS, actor=worker)
+    worker = referral.assigned_to
+    if worker is None:
+        return  # nobody available in that team: it waits, unassigned
+    referral_claim(referral=referral, user=worker)
     if age_days < 10 and fate < 0.5:
         return
-    if prescreen == PrescreenOutcome.NOT_ELIGIBLE:
+    if referral.prescreen_outcome == PrescreenOutcome.NOT_ELIGIBLE:
         referral_close(
             referral=referral,
             outcome=Outcome.NOT_QUALIFIED,

@@ -198,4 +198,9 @@ def referral_complete(
     missing_items_resolve(
         referral=referral, fields=[item for item in old_missing if item not in missing]
     )
+    if referral.stage == Stage.RECEIVED:
+        # Complete now: route it by its own program version, in this transaction.
+        from refdesk.routing.services import referral_route
+
+        referral_route(referral=referral, actor=actor)
     return referral

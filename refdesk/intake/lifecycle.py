@@ -7,11 +7,13 @@ the same transaction.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
 
 from refdesk.audit.services import audit_record
-from refdesk.core.errors import ApplicationError, InvalidTransition
+from refdesk.core.errors import ApplicationError, InvalidTransition, ValidationFailed
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
 from refdesk.intake.models import Referral
 
@@ -112,4 +114,55 @@ def referral_record_prescreen(
         reason="; ".join(reasons),
     )
     referral.prescreen_outcome = outcome
+    if referral.stage in REEVALUATE_STAGES:
+        # Routing may depend on the outcome: re-run the engine, keeping the recorded outcome
+        # (a person's finding stands; the stored decision shows the engine's view beside it).
+        from refdesk.routing.services import referral_reevaluate
+
+        referral_reevaluate(
+            referral=referral, actor=actor, reason="prescreen recorded", keep_prescreen=True
+        )
+    return referral
+
+
+# Open stages in which new information re-runs the routing engine (see referral_reevaluate).
+REEVALUATE_STAGES = (Stage.AWAITING_REVIEW, Stage.QUEUED, Stage.IN_PROGRESS, Stage.SCHEDULED)
+
+
+@transaction.atomic
+def referral_update_answers(
+    *, referral: Referral, answers: dict[str, Any], actor, reason: str
+) -> Referral:
+    """Staff add or correct intake answers (e.g. markers once records arrive), then the engine
+    re-runs: prescreen, qualification and route may change; every decision is kept.
+
+    Answers are validated against the referral's own program version; a value of None removes
+    an answer. Audited with fingerprints only (answers are patient data).
+    """
+    from refdesk.intake.services import version_definition
+    from refdesk.intake.validation import clean_answers
+    from refdesk.routing.services import referral_reevaluate
+
+    if not (reason or "").strip():
+        raise ApplicationError("say why the answers change", code="reason_required", field="reason")
+    referral = Referral.objects.select_for_update().get(pk=referral.pk)
+    if referral.stage not in REEVALUATE_STAGES:
+        raise InvalidTransition(f"answers of a referral in {referral.stage} cannot be updated")
+    merged = {**referral.answers, **answers}
+    merged = {key: value for key, value in merged.items() if value is not None}
+    cleaned, errors = clean_answers(version_definition(referral.program_version), merged)
+    if errors:
+        raise ValidationFailed(errors)
+    old = referral.answers
+    referral.answers = cleaned
+    referral.save(update_fields=["answers", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="referral.answers_updated",
+        subject=referral,
+        sensitive_fields=Referral.SENSITIVE_FIELDS,
+        changes={"answers": (old, cleaned), "items": (None, sorted(answers))},
+        reason=reason,
+    )
+    referral_reevaluate(referral=referral, actor=actor, reason=reason)
     return referral

@@ -434,6 +434,11 @@ def _write(
             subject=original,
             changes={"duplicate": (None, referral.reference), "referrer": (None, referrer.code)},
         )
+    if stage == Stage.RECEIVED:
+        # Complete and new: the engine routes it in this same transaction and audit batch.
+        from refdesk.routing.services import referral_route
+
+        referral_route(referral=referral, actor=actor)
     if stage == Stage.NEEDS_INFO and referrer.email:
         # Ask the referrer for the missing items once the referral is safely stored; robust, so
         # a queue hiccup never turns an accepted referral into an error response.

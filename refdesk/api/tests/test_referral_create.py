@@ -54,8 +54,12 @@ def test_a_partner_submits_a_valid_referral_for_each_demo_program(client, progra
     assert body["reference"] == referral.reference
     assert referral.submission_method == "api"
     assert referral.referrer == partner.referrer
-    assert body["stage"] == "received" and body["missing"] == []
-    assert body["duplicate_of"] is None and body["route"] is None
+    assert body["missing"] == [] and body["duplicate_of"] is None
+    # Routed on arrival: the decision is explained, and names no patient data.
+    assert body["stage"] == referral.stage and referral.queue is not None
+    assert body["route"]["queue"] == referral.queue.slug
+    assert body["route"]["version"] == referral.program_version.number
+    assert body["route"]["rule"] and body["route"]["explanation"]
 
 
 def test_the_response_holds_no_patient_data(client, partner):

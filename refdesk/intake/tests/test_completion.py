@@ -97,7 +97,9 @@ def test_the_completion_link_asks_only_for_the_missing_items_and_completes_the_r
     )
     assert response.status_code == 302
     referral.refresh_from_db()
-    assert referral.stage == Stage.RECEIVED and referral.missing == []
+    # Complete now, so routed like any complete referral (trial leads go to prescreening).
+    assert referral.stage == Stage.QUEUED and referral.missing == []
+    assert referral.queue.slug == "clinical-ops-prescreening"
     assert referral.lead["phone"] == "+16175550142"
     assert referral.lead["given_name"] == "Avery"  # the rest of the lead is kept
     assert referral.lead_timezone == "America/Chicago" and referral.phone_index
@@ -193,4 +195,4 @@ def test_referral_complete_only_applies_to_referrals_waiting_for_information(coo
         referral_complete(
             referral=referral, lead_updates={"timezone": "UTC"}, answer_updates={}, actor="x:y"
         )
-    assert Referral.objects.get(pk=referral.pk).stage == Stage.RECEIVED
+    assert Referral.objects.get(pk=referral.pk).stage == Stage.QUEUED

@@ -205,7 +205,7 @@ def test_a_valid_submission_confirms_with_the_reference_and_no_patient_data(clie
     response = client.post(f"/r/{coordinator.code}", trial_form_data())
     assert response.status_code == 302
     referral = Referral.objects.get()
-    assert referral.submission_method == "web" and referral.stage == Stage.RECEIVED
+    assert referral.submission_method == "web" and referral.stage == Stage.QUEUED
     assert referral.lead["given_name"] == "Avery"
     consent = ConsentRecord.objects.get(referral=referral)
     assert consent.text_version == latest_consent_version("trial-prescreening")
@@ -364,7 +364,8 @@ def test_a_patient_support_referral_can_be_submitted_through_the_page(client, pr
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     referral = Referral.objects.get()
-    assert referral.stage == Stage.RECEIVED and referral.therapy_area == "oncology"
+    assert referral.stage == Stage.QUEUED and referral.therapy_area == "oncology"
+    assert referral.queue.slug == "patient-services"
     assert ConsentRecord.objects.get(referral=referral).channels == ["email"]
 
 

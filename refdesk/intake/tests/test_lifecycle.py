@@ -33,28 +33,29 @@ def _actions(referral):
 
 
 def test_a_referral_moves_along_allowed_stages_with_an_audit_event_each(referral):
-    referral_move(referral=referral, stage=Stage.QUEUED, actor=WORKER)
+    assert referral.stage == Stage.QUEUED  # routed on arrival
     referral_move(referral=referral, stage=Stage.IN_PROGRESS, actor=WORKER, reason="claimed")
-    assert Referral.objects.get(pk=referral.pk).stage == Stage.IN_PROGRESS
+    referral_move(referral=referral, stage=Stage.SCHEDULED, actor=WORKER)
+    assert Referral.objects.get(pk=referral.pk).stage == Stage.SCHEDULED
     moves = AuditEvent.objects.filter(action="referral.stage_changed").order_by("seq")
     assert [event.changes["stage"] for event in moves] == [
-        {"old": "received", "new": "queued"},
         {"old": "queued", "new": "in_progress"},
+        {"old": "in_progress", "new": "scheduled"},
     ]
 
 
 def test_a_move_the_lifecycle_does_not_allow_is_refused(referral):
     with pytest.raises(InvalidTransition):
         referral_move(referral=referral, stage=Stage.SCHEDULED, actor=WORKER)
-    assert Referral.objects.get(pk=referral.pk).stage == Stage.RECEIVED
+    assert Referral.objects.get(pk=referral.pk).stage == Stage.QUEUED
 
 
 def test_a_move_based_on_a_stale_copy_fails_instead_of_overwriting(referral):
     stale = Referral.objects.get(pk=referral.pk)
-    referral_move(referral=referral, stage=Stage.QUEUED, actor=WORKER)
+    referral_move(referral=referral, stage=Stage.IN_PROGRESS, actor=WORKER)
     with pytest.raises(InvalidTransition, match="changed meanwhile"):
         referral_move(referral=stale, stage=Stage.NEEDS_INFO, actor="user:someone-else")
-    assert Referral.objects.get(pk=referral.pk).stage == Stage.QUEUED
+    assert Referral.objects.get(pk=referral.pk).stage == Stage.IN_PROGRESS
 
 
 def test_every_outcome_but_qualified_needs_a_reason_code(referral):

@@ -36,7 +36,8 @@ def test_it_stores_the_referral_consent_and_audit_events_together(coordinator):
     referral = _submit(coordinator).referral
     assert referral.reference.startswith("RF-")
     assert referral.program_version.number == 1
-    assert referral.stage == Stage.RECEIVED
+    # Complete, so routed in the same transaction (nobody in the team yet: unassigned).
+    assert referral.stage == Stage.QUEUED and referral.queue.slug == "clinical-ops-prescreening"
     consent = ConsentRecord.objects.get(referral=referral)
     assert consent.granted and consent.purposes == ["trial_contact"]
     assert len(consent.text_hash) == 64
@@ -45,7 +46,7 @@ def test_it_stores_the_referral_consent_and_audit_events_together(coordinator):
             "action", flat=True
         )
     )
-    assert actions == ["referral.submitted", "consent.recorded"]
+    assert actions == ["referral.submitted", "consent.recorded", "referral.routed"]
     assert audit_verify().ok
 
 

@@ -5,6 +5,12 @@ in ``refdesk program simulate`` and feeds reports. ``decide()`` is total — any
 decision, never an exception — and deterministic.
 """
 
+from refdesk.programs.engine.business_time import (  # noqa: F401
+    BusinessCalendar,
+    add_business_time,
+    business_time_between,
+)
+from refdesk.programs.engine.decide import decide  # noqa: F401
 from refdesk.programs.engine.types import (  # noqa: F401
     CheckResult,
     Decision,
