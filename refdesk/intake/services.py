@@ -400,9 +400,11 @@ def _write(
             **{key: (None, value) for key, value in utm.items() if value},
         },
     )
+    # Routing reads the consent state; it was written a moment ago in this transaction.
+    referral.consent_at_intake = None
     if submission.consent is not None:
         consent = submission.consent
-        record = ConsentRecord.objects.create(
+        record = referral.consent_at_intake = ConsentRecord.objects.create(
             referral=referral,
             granted=bool(consent.get("granted")),
             purposes=sorted(consent.get("purposes") or []),

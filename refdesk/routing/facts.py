@@ -36,6 +36,8 @@ def consent_state(
 
 def latest_consent(referral: Referral) -> ConsentRecord | None:
     """The record that speaks for the referral now (withdrawal stamps the record itself)."""
+    if hasattr(referral, "consent_at_intake"):  # just submitted: no later record can exist
+        return referral.consent_at_intake
     return ConsentRecord.objects.filter(referral=referral).order_by("-recorded_at", "-id").first()
 
 

@@ -36,6 +36,9 @@ def routing_history(referral: Referral) -> list[RoutingDecision]:
 
 
 def latest_decision(referral: Referral) -> RoutingDecision | None:
+    just_decided = getattr(referral, "just_decided", None)
+    if just_decided is not None:  # routed in this very request (intake's hot path)
+        return just_decided
     return (
         RoutingDecision.objects.filter(referral=referral)
         .select_related("queue", "previous_queue", "program_version")

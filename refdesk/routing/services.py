@@ -110,6 +110,9 @@ def _route(*, referral: Referral, actor) -> RoutingDecision:
         actor=actor,
         now=now,
     )
+    stored.program_version = referral.program_version
+    # The intake response reads the decision just made; keep it instead of reading it back.
+    referral.just_decided = stored
     values = {
         "queue": queue,
         "flags": list(decision.route.flags),
