@@ -15,4 +15,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),
     path("r/", include("refdesk.intake.urls")),
+    path("desk/", include("refdesk.desk.urls")),
 ]

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "refdesk.intake",
     "refdesk.api",
     "refdesk.demo",
+    "refdesk.desk",
 ]
 
 MIDDLEWARE = [
