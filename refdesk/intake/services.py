@@ -235,6 +235,22 @@ def _find_duplicate(*, program_id: int, emails: str, phones: str, since: datetim
     return next(iter(Referral.objects.raw(sql, params)), None)
 
 
+def _unused_reference() -> str:
+    """A fresh reference not yet taken.
+
+    References carry 34 random bits, so at 100,000 referrals a repeat somewhere is likely (the
+    birthday bound) even though any one draw almost never repeats. Checking first keeps the
+    insert from failing the whole transaction; two concurrent submissions drawing the same
+    unused reference at the same moment (about one in 10^9 per submission) still hit the unique
+    constraint and fail cleanly rather than share a reference.
+    """
+    for _attempt in range(5):
+        reference = new_referral_reference()
+        if not Referral.objects.filter(reference=reference).exists():
+            return reference
+    raise ApplicationError("could not allocate a referral reference", code="reference_exhausted")
+
+
 def consent_text_hash(definition: ProgramDefinition, version: str) -> str:
     text = next(t.text for t in definition.consent.texts if t.version == version)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -352,7 +368,7 @@ def _write(
     elif missing:
         stage = Stage.NEEDS_INFO
     referral = Referral.objects.create(
-        reference=new_referral_reference(),
+        reference=_unused_reference(),
         program_id=version.program_id,
         program_version=version,
         source=referrer.source,

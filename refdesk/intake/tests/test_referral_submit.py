@@ -191,3 +191,13 @@ def test_a_time_zone_that_cannot_be_worked_out_is_a_missing_item(coordinator):
     )
     referral = _submit(coordinator, submission).referral
     assert "lead.timezone" in referral.missing
+
+
+def test_a_reference_already_taken_is_never_reused(coordinator, monkeypatch):
+    first = _submit(coordinator).referral
+    draws = iter([first.reference, "RF-0000-0000", "RF-7K3Q-9M2X"])
+    monkeypatch.setattr("refdesk.intake.services.new_referral_reference", lambda: next(draws))
+    second = _submit(
+        coordinator, trial_submission(lead={"email": "other@example.org", "phone": "+12125550123"})
+    ).referral
+    assert second.reference == "RF-0000-0000" != first.reference

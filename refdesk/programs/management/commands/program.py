@@ -1,8 +1,10 @@
-"""``refdesk program validate|apply|diff|list``: programs as code."""
+"""``refdesk program validate|apply|diff|list|simulate``: programs as code."""
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
+import json
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -27,6 +29,15 @@ class Command(BaseCommand):
         diff = sub.add_parser("diff", help="show what a file changes against the active version")
         diff.add_argument("file", metavar="FILE")
         sub.add_parser("list", help="programs, active versions, when and by whom applied")
+        simulate = sub.add_parser(
+            "simulate", help="replay stored referrals through a draft file; writes nothing"
+        )
+        simulate.add_argument("file", metavar="FILE")
+        simulate.add_argument("--since", help="only referrals received since YYYY-MM-DD")
+        simulate.add_argument("--format", choices=("table", "json"), default="table")
+        simulate.add_argument(
+            "--workers", type=int, help="processes that replay (default: by size and idle cores)"
+        )
 
     def handle(self, *args, action, **options):
         return getattr(self, f"_{action}")(**options)
@@ -78,6 +89,31 @@ class Command(BaseCommand):
             tofile=str(file),
         )
         self.stdout.write("".join(diff), ending="")
+
+    def _simulate(self, file, since, format, workers, **options):
+        from refdesk.programs.simulation import program_simulate, render_table
+
+        if since is not None:
+            try:
+                since = dt.date.fromisoformat(since)
+            except ValueError:
+                raise CommandError(
+                    f"--since must be YYYY-MM-DD, not {since!r}", returncode=1
+                ) from None
+        try:
+            loaded = load_program_file(file)
+        except ProgramInvalid as invalid:
+            for error in invalid.errors:
+                self.stderr.write(str(error))
+            raise CommandError("the file is not valid", returncode=1) from None
+        try:
+            report = program_simulate(definition=loaded.definition, since=since, workers=workers)
+        except ApplicationError as error:
+            raise CommandError(error.message, returncode=1) from None
+        if format == "json":
+            self.stdout.write(json.dumps(report.to_dict(), indent=2))
+        else:
+            self.stdout.write(render_table(report), ending="")
 
     def _list(self, **options):
         programs = program_list()
