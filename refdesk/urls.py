@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
@@ -10,10 +11,16 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+# The admin has no login of its own: it sends visitors to allauth's, which asks for the second
+# factor. Django's admin login form would accept a password alone.
+admin.site.login = secure_admin_login(admin.site.login)
+
 urlpatterns = [
+    path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),
+    path("r/status/", include("refdesk.desk.urls_public")),
     path("r/", include("refdesk.intake.urls")),
     path("desk/", include("refdesk.desk.urls")),
 ]

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from refdesk.accounts.choices import Role
+from refdesk.accounts.mfa import user_totp_provision
 from refdesk.accounts.models import Team, User
 from refdesk.accounts.services import user_create
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
@@ -142,6 +143,15 @@ def demo_password(username: str) -> str:
     return base64.b32encode(digest).decode("ascii")[:16].lower()
 
 
+def demo_totp_secret(username: str) -> str:
+    """The demo user's TOTP secret (base32, 160 bits), stable per installation like the password,
+    so the authenticator app entry made after the first run keeps working."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"demo-totp:{username}".encode(), hashlib.sha256
+    ).digest()
+    return base64.b32encode(digest[:20]).decode("ascii")
+
+
 def default_programs_dir() -> Path:
     for candidate in (Path.cwd() / "programs", Path(__file__).resolve().parents[2] / "programs"):
         if (candidate / "trial-prescreening.yaml").exists():
@@ -152,7 +162,7 @@ def default_programs_dir() -> Path:
 @dataclass
 class DemoSummary:
     versions: list[str]
-    users: list[tuple[str, str, str]]  # username, role, password
+    users: list[tuple[str, str, str, str]]  # username, role, password, TOTP secret
     intake_links: dict[str, str]
     referrals_created: int
     referrals_existing: int
@@ -175,12 +185,13 @@ def build_demo(
     return DemoSummary([str(r) for r in results], users, links, created, existing)
 
 
-def _ensure_users() -> list[tuple[str, str, str]]:
+def _ensure_users() -> list[tuple[str, str, str, str]]:
     printed = []
     for username, role, first, last, team_slugs in DEMO_USERS:
         password = demo_password(username)
-        if not User.objects.filter(username=username).exists():
-            user_create(
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = user_create(
                 username=username,
                 email=f"{username}@demo.refdesk.invalid",
                 role=role,
@@ -190,7 +201,10 @@ def _ensure_users() -> list[tuple[str, str, str]]:
                 last_name=last,
                 teams=list(Team.objects.filter(slug__in=team_slugs)),
             )
-        printed.append((username, role.label, password))
+        totp_secret = demo_totp_secret(username)
+        # Only when the user has no authenticator: one they enrolled themselves stays.
+        user_totp_provision(user=user, secret=totp_secret, actor=ACTOR)
+        printed.append((username, role.label, password, totp_secret))
     return printed
 
 

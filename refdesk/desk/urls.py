@@ -2,8 +2,17 @@
 
 from django.urls import include, path
 
+from refdesk.desk import views_queues
+
 app_name = "desk"
 
 urlpatterns = [
+    path("", views_queues.queue_index, name="queues"),
+    path("queues/<slug:slug>", views_queues.queue_detail, name="queue"),
+    path(
+        "queues/<slug:slug>/referrals/<uuid:public_id>/claim",
+        views_queues.queue_claim,
+        name="queue_claim",
+    ),
     path("", include("refdesk.desk.urls_referral")),
 ]

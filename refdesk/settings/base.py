@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from refdesk.devsecrets import DEV_SECRET_PREFIX
 from refdesk.settings.env import Env, read_env_file
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tasks_db",
     "ninja",  # only for its bundled swagger-ui static files: API docs without a CDN
+    "django_htmx",  # request.htmx for the desk's in-page updates; ships htmx itself (no CDN)
     "refdesk.core",
     "refdesk.audit",
     "refdesk.accounts",
@@ -74,17 +76,29 @@ INSTALLED_APPS = [
     "refdesk.api",
     "refdesk.demo",
     "refdesk.desk",
+    # Staff login with MFA (see "Staff login, MFA, sessions" below). After refdesk.accounts so
+    # its templates override allauth's.
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so every response (static files and errors included) carries the policy.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "refdesk.core.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # Idle timeout and deactivation end sessions; then no MFA, no access (refdesk.accounts).
+    "refdesk.accounts.middleware.SessionGuardMiddleware",
+    "refdesk.accounts.middleware.RequireMFAMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # sets request.htmx (desk partial responses)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -102,6 +116,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # {{ csp_nonce }} for the rare script a page needs (Content Security Policy).
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -211,16 +227,77 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# --- Staff login, MFA, sessions, security headers (issue 5; refdesk/accounts) ------------------
+# Staff log in at /accounts/login/ (django-allauth) with username or email, then a TOTP code or a
+# recovery code. The admin login goes through the same page (refdesk/urls.py), and
+# RequireMFAMiddleware keeps a user without an authenticator on the enrolment page.
+AUTHENTICATION_BACKENDS = [
+    # ModelBackend refuses inactive users; allauth's adds email login and its MFA stage.
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/desk/"
+ACCOUNT_ADAPTER = "refdesk.accounts.adapters.StaffAccountAdapter"  # signup closed
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"  # administrators create staff accounts with known addresses
+# Same answer for an unknown user and a wrong password, and for reset requests either way; no
+# mail to addresses without an account (it would only confirm to a guesser's inbox).
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+# Lockout: 5 failures for one login name (known or not, so the lockout reveals nothing) block it
+# for 15 minutes; 20 a minute per address slows spraying across names.
+ACCOUNT_RATE_LIMITS = {"login_failed": "20/m/ip,5/15m/key"}
+ACCOUNT_SESSION_REMEMBER = False  # no "remember me": shared workstations in clinics
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
+ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
+MFA_ADAPTER = "refdesk.accounts.adapters.StaffMFAAdapter"  # TOTP secrets encrypted at rest
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("REFDESK_TOTP_ISSUER", "refdesk")
+# Off only for the test suite, where most tests sign in with force_login; the MFA tests switch it
+# on (refdesk/accounts/tests), and refdesk/accounts/testing.py signs in with an authenticator.
+REFDESK_MFA_REQUIRED = env.bool("REFDESK_MFA_REQUIRED", default=REFDESK_ENV != "test")
+if PRODUCTION and not REFDESK_MFA_REQUIRED:
+    raise ImproperlyConfigured("REFDESK_MFA_REQUIRED cannot be turned off in production")
+
+# Sessions end after REFDESK_SESSION_IDLE_MINUTES without a request (SessionGuardMiddleware; the
+# cookie and the stored session expire at the same moment) and at the next request after the user
+# is deactivated.
+REFDESK_SESSION_IDLE_MINUTES = env.int("REFDESK_SESSION_IDLE_MINUTES", 15, minimum=1)
+SESSION_COOKIE_AGE = REFDESK_SESSION_IDLE_MINUTES * 60
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
+# No page script reads the CSRF cookie: forms carry the token in a hidden field.
+CSRF_COOKIE_HTTPONLY = True
+
+# Content Security Policy (Django's own, django.middleware.csp): only our origin, no inline
+# script unless it carries the per-request nonce ({{ csp_nonce }}), never framed. Images also from
+# data: URIs (the TOTP enrolment QR code).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Full URLs stay on our origin: paths may carry references and signed tokens.
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # Preload asks browsers to hard-code HTTPS for the domain (check --deploy expects it).
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+# --- end of staff login, MFA, sessions, security headers ------------------------------------
 
 # Logs carry request ids and public ids only; patient data never reaches them.
 LOGGING = {

@@ -37,9 +37,10 @@ class Command(BaseCommand):
             f"referrals: {summary.referrals_created} created, "
             f"{summary.referrals_existing} already there"
         )
-        write("\nDemo staff logins (development only):")
-        for username, role, password in summary.users:
-            write(f"  {username:<12} {password:<18} {role}")
+        write("\nDemo staff logins (development only): password, then a code from an authenticator")
+        write("app holding the TOTP secret (or `oathtool --totp -b SECRET`):")
+        for username, role, password, totp_secret in summary.users:
+            write(f"  {username:<12} {password:<18} {totp_secret:<34} {role}")
         write("\nIntake links (one per program):")
         for slug, link in summary.intake_links.items():
             write(f"  {slug:<20} {link}")

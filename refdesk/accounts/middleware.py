@@ -1,0 +1,88 @@
+"""Session guards for staff: idle timeout, deactivation, and mandatory MFA enrolment.
+
+Both run after Django's AuthenticationMiddleware and allauth's AccountMiddleware.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, logout
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+
+from refdesk.accounts.mfa import has_authenticator
+
+LAST_SEEN_KEY = "refdesk.last_seen"
+TOUCH_INTERVAL_SECONDS = 60
+
+
+class SessionGuardMiddleware:
+    """Ends a staff session after ``REFDESK_SESSION_IDLE_MINUTES`` without a request, and at the
+    first request after the user was deactivated.
+
+    Django's backend already refuses an inactive user (``request.user`` becomes anonymous), but
+    leaves the session in place; flushing it means reactivating the account does not revive an
+    old session.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.session.get(SESSION_KEY) is not None:
+            self._guard(request)
+        return self.get_response(request)
+
+    def _guard(self, request) -> None:
+        if not request.user.is_authenticated:
+            logout(request)  # deactivated or deleted since the last request
+            return
+        now = int(timezone.now().timestamp())
+        last_seen = request.session.get(LAST_SEEN_KEY)
+        if last_seen is not None and now - last_seen > settings.REFDESK_SESSION_IDLE_MINUTES * 60:
+            logout(request)
+            return
+        # Written at most once a minute, so most requests do not also write the session (a
+        # session ends at most that much early). Each write slides the stored session's and
+        # the cookie's expiry (SESSION_COOKIE_AGE) along with the activity.
+        if last_seen is None or now - last_seen >= TOUCH_INTERVAL_SECONDS:
+            request.session[LAST_SEEN_KEY] = now
+
+
+@cache
+def _enrolment_paths() -> tuple[str, ...]:
+    """Where a signed-in user without an authenticator may still go: enrol, re-enter the
+    password when allauth asks, or leave."""
+    return (
+        reverse("mfa_index"),  # /accounts/2fa/: TOTP activation and recovery codes
+        reverse("account_reauthenticate"),
+        reverse("account_logout"),
+        reverse("account_login"),
+        settings.STATIC_URL,
+    )
+
+
+class RequireMFAMiddleware:
+    """Deny by default: a signed-in user without a TOTP authenticator reaches nothing but the
+    enrolment pages.
+
+    Having an authenticator is enough here because every login path (allauth's login page; the
+    admin login redirects there) asks for the second factor from users who have one.
+    ``REFDESK_MFA_REQUIRED`` is off only in the test environment (see settings).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            settings.REFDESK_MFA_REQUIRED
+            and request.user.is_authenticated
+            and not request.path.startswith(_enrolment_paths())
+            and not has_authenticator(request.user)
+        ):
+            return HttpResponseRedirect(reverse("mfa_activate_totp"))
+        return self.get_response(request)

@@ -1,0 +1,77 @@
+"""Parsing of the referral action posts: plain values in, service arguments out.
+
+Each parser reads ``request.POST`` and returns the keyword arguments of one service call, or
+raises ``ValidationFailed`` with a message per field (rendered on the page, never a 500).
+"""
+
+from __future__ import annotations
+
+import re
+
+from refdesk.core.errors import ValidationFailed
+from refdesk.intake.choices import Outcome, PrescreenOutcome
+
+# Reason codes per outcome ("every outcome but qualified carries a reason code"). Codes, not
+# free text: reports group by them and they never hold patient data.
+REASON_CODES: dict[str, tuple[str, ...]] = {
+    Outcome.NOT_QUALIFIED: (
+        "criteria_not_met",
+        "specialty_not_targeted",
+        "request_out_of_scope",
+        "out_of_region",
+    ),
+    Outcome.UNREACHABLE: ("retries_exhausted", "contact_details_invalid"),
+    Outcome.DECLINED: ("lead_declined", "referrer_cancelled"),
+    Outcome.WITHDRAWN: ("consent_withdrawn",),
+    Outcome.DUPLICATE: ("duplicate_referral",),
+    Outcome.ENTERED_IN_ERROR: ("entered_in_error",),
+}
+# Outcomes the generic "close" action offers (qualify and disqualify have their own buttons).
+CLOSE_OUTCOMES = tuple(
+    outcome
+    for outcome in Outcome.values
+    if outcome not in (Outcome.QUALIFIED, Outcome.NOT_QUALIFIED)
+)
+TEXT_MAX = 2000
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _error(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed([{"field": field, "code": "invalid", "message": message}])
+
+
+def text(post, field: str, *, required: bool, label: str) -> str:
+    value = (post.get(field) or "").strip()
+    if required and not value:
+        raise _error(field, f"{label} is required.")
+    if len(value) > TEXT_MAX:
+        raise _error(field, f"{label} can be at most {TEXT_MAX} characters.")
+    return value
+
+
+def reason_code(post, outcome: str) -> str:
+    code = (post.get("reason_code") or "").strip()
+    if code not in REASON_CODES.get(outcome, ()):
+        raise _error("reason_code", "Choose a reason code for this outcome.")
+    return code
+
+
+def close_outcome(post) -> str:
+    outcome = (post.get("outcome") or "").strip()
+    if outcome not in CLOSE_OUTCOMES:
+        raise _error("outcome", "Choose an outcome.")
+    return outcome
+
+
+def prescreen_outcome(post) -> str:
+    outcome = (post.get("prescreen_outcome") or "").strip()
+    if outcome not in PrescreenOutcome.values:
+        raise _error("prescreen_outcome", "Choose a prescreen outcome.")
+    return outcome
+
+
+def queue_slug(post) -> str:
+    slug = (post.get("queue") or "").strip()
+    if not _SLUG.match(slug):
+        raise _error("queue", "Choose a queue.")
+    return slug

@@ -1,0 +1,138 @@
+"""The id sweep: a user of one team asks for every referral of other teams by id — in URLs, in
+form fields and in htmx fragments — and never succeeds; every answer is byte-identical to the
+answer for an id that does not exist."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from refdesk.audit.models import AuditEvent
+from refdesk.desk.tests.referral_helpers import (
+    action_url,
+    agent,
+    coordinator,
+    detail_url,
+    login,
+    reviewer,
+    timeline_url,
+)
+from refdesk.desk.views_referral import HANDLERS
+from refdesk.intake.models import Referral
+from refdesk.routing.models import Review
+from refdesk.routing.tests.builders import education, submit, support, trial
+from refdesk.testing import apply_demo_programs
+
+pytestmark = pytest.mark.django_db
+
+# Plausible values for every action's form, so a refusal is never just "bad input".
+FORM = {
+    "note": "done",
+    "reason": "wrong team",
+    "channel": "phone",
+    "outcome": "unreachable",
+    "party": "lead",
+    "items": ["answers.ecog"],
+    "prescreen_outcome": "eligible",
+    "reason_code": "retries_exhausted",
+    "queue": "patient-services",
+}
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def programs():
+    apply_demo_programs()
+
+
+@pytest.fixture
+def other_teams():
+    """Referrals worked by clinical-ops and medical-affairs (with a pending review)."""
+    coordinator()
+    referrals = [submit("trial-prescreening", trial(n)) for n in range(3)]
+    referrals.append(submit("provider-education", education(5, request_type="clinical_question")))
+    referrals.append(submit("provider-education", education(6)))
+    return referrals
+
+
+def requests_for(public_id, review_id):
+    """Every way to name a referral: page, fragment, each action (plain and htmx)."""
+    yield "get", detail_url(public_id), {}, {}
+    yield "get", detail_url(public_id), {}, HTMX
+    yield "get", timeline_url(public_id), {}, HTMX
+    for action in HANDLERS:
+        data = {**FORM, "review": str(review_id)}
+        yield "post", action_url(public_id, action), data, {}
+        yield "post", action_url(public_id, action), data, HTMX
+
+
+def answer(client, method, url, data, headers):
+    response = getattr(client, method)(url, data, **headers)
+    return response.status_code, response.content
+
+
+def test_another_teams_referrals_look_exactly_like_missing_ones_everywhere(client, other_teams):
+    sweeper = agent()  # patient-services: none of these referrals is theirs
+    login(client, sweeper)
+    before = {r.pk: (r.stage, r.queue_id, r.assigned_to_id) for r in Referral.objects.all()}
+    missing_id, missing_review = uuid.uuid4(), uuid.uuid4()
+    expected = [answer(client, *request) for request in requests_for(missing_id, missing_review)]
+    assert {status for status, _ in expected} == {404}
+    for referral in other_teams:
+        review = Review.objects.filter(referral=referral).first()
+        review_id = review.public_id if review else uuid.uuid4()
+        got = [answer(client, *request) for request in requests_for(referral.public_id, review_id)]
+        assert got == expected, referral.reference
+    after = {r.pk: (r.stage, r.queue_id, r.assigned_to_id) for r in Referral.objects.all()}
+    assert after == before
+    assert not AuditEvent.objects.filter(actor=f"user:{sweeper.username}").exists()
+
+
+def test_a_review_of_another_referral_in_a_form_field_is_not_found(client):
+    """The review id in the form must belong to the referral in the URL."""
+    user = reviewer()
+    mine = submit("provider-education", education(1, request_type="clinical_question"))
+    other = submit("provider-education", education(2, request_type="clinical_question"))
+    other_review = Review.objects.get(referral=other)
+    login(client, user)
+    url = action_url(mine, "approve_review")
+    foreign = client.post(url, {"review": str(other_review.public_id), "note": "ok"})
+    missing = client.post(url, {"review": str(uuid.uuid4()), "note": "ok"})
+    garbage = client.post(url, {"review": "1", "note": "ok"})
+    assert foreign.status_code == missing.status_code == garbage.status_code == 404
+    assert foreign.content == missing.content == garbage.content
+    other_review.refresh_from_db()
+    assert other_review.state == "pending"
+
+
+def _stable(content: bytes, query: str) -> bytes:
+    """The page without what differs on every response (CSRF token, CSP nonce) or per query."""
+    content = re.sub(rb'(name="csrfmiddlewaretoken" value=|nonce=)"[^"]+"', rb"\1", content)
+    return content.replace(query.encode(), b"QUERY")
+
+
+def test_searching_for_another_teams_reference_or_lead_finds_nothing(client, other_teams):
+    login(client, agent())
+    url = reverse("desk:search")
+    baseline = _stable(client.post(url, {"q": "RF-0000-0000"}).content, "RF-0000-0000")
+    for referral in other_teams:
+        for query in (referral.reference, referral.referrer.code, "patient1@example.org"):
+            response = client.post(url, {"q": query})
+            assert f"/desk/referrals/{referral.public_id}" not in response.content.decode()
+            # Apart from the echoed query, the page is the empty result.
+            assert _stable(response.content, query) == baseline
+
+
+def test_the_owning_team_does_see_them(client, other_teams):
+    """The control: the sweep fails because of the policy, not because the ids are wrong."""
+    login(client, coordinator("second.coordinator"))
+    assert client.get(detail_url(other_teams[0])).status_code == 200
+
+
+def test_a_patient_support_referral_is_invisible_to_clinical_ops(client):
+    referral = submit("patient-support", support(1))
+    login(client, coordinator())
+    assert client.get(detail_url(referral)).content == client.get(detail_url(uuid.uuid4())).content

@@ -1,0 +1,105 @@
+"""The referral page: what each role sees, the consent state, routing, reviews and one timeline."""
+
+from __future__ import annotations
+
+import pytest
+
+from refdesk.audit.models import AuditEvent
+from refdesk.desk.access import PATIENT_DATA_VIEWED
+from refdesk.desk.tests.referral_helpers import (
+    auditor,
+    coordinator,
+    detail_url,
+    login,
+    reviewer,
+    timeline_url,
+)
+from refdesk.desk.timeline import referral_timeline
+from refdesk.routing.tests.builders import education, submit, trial
+from refdesk.testing import apply_demo_programs
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def programs():
+    apply_demo_programs()
+
+
+def test_a_coordinator_sees_the_lead_consent_checklist_routing_and_timeline(client):
+    user = coordinator()
+    referral = submit("trial-prescreening", trial(1))
+    response = login(client, user).get(detail_url(referral))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert referral.reference in page
+    assert "Avery" in page and "patient1@example.org" in page
+    assert "granted" in page and "trial_contact" in page and "email, phone" in page
+    assert "Eligible" in page  # prescreen outcome
+    assert "clinical-ops-prescreening" in page
+    assert "Routed to clinical-ops-prescreening" in page  # the timeline
+    assert "Consent recorded" in page and "Referral submitted" in page
+
+
+def test_showing_the_lead_writes_a_patient_data_viewed_event(client):
+    user = coordinator()
+    referral = submit("trial-prescreening", trial(1))
+    login(client, user).get(detail_url(referral))
+    assert AuditEvent.objects.filter(
+        action=PATIENT_DATA_VIEWED,
+        subject_id=str(referral.public_id),
+        actor="user:carl.coordinator",
+    ).exists()
+
+
+def test_the_auditor_sees_the_referral_with_lead_identity_masked(client):
+    referral = submit("trial-prescreening", trial(1))
+    response = login(client, auditor()).get(detail_url(referral))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Avery" not in page and "patient1@example.org" not in page
+    assert "•••••" in page
+    assert not AuditEvent.objects.filter(action=PATIENT_DATA_VIEWED).exists()
+
+
+def test_the_page_title_holds_the_reference_and_never_the_lead_name(client):
+    referral = submit("trial-prescreening", trial(1))
+    page = login(client, coordinator()).get(detail_url(referral)).content.decode()
+    title = page.split("<title>")[1].split("</title>")[0]
+    assert referral.reference in title and "Avery" not in title
+
+
+def test_pending_medical_review_and_its_actions_show_for_the_reviewer(client):
+    referral = submit("provider-education", education(1, request_type="clinical_question"))
+    page = login(client, reviewer()).get(detail_url(referral)).content.decode()
+    assert "Medical review: Pending" in page
+    assert "Approve medical review" in page and "Reject medical review" in page
+
+
+def test_the_timeline_fragment_renders_alone_for_htmx(client):
+    referral = submit("trial-prescreening", trial(1))
+    response = login(client, coordinator()).get(timeline_url(referral), HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.lstrip().startswith('<ol class="timeline"')
+    assert "Referral submitted" in page
+
+
+def test_the_timeline_leaves_out_views_and_never_shows_changed_patient_values():
+    from refdesk.intake.lifecycle import referral_update_answers
+
+    user = coordinator()
+    referral = submit("trial-prescreening", trial(1))
+    referral_update_answers(referral=referral, answers={"ecog": 2}, actor=user, reason="records")
+    entries = referral_timeline(referral=referral, show_free_text=False)
+    words = [entry.what for entry in entries]
+    assert "Lead details changed" in words
+    assert not any("viewed" in word.lower() for word in words)
+    assert all("Avery" not in entry.what + entry.detail for entry in entries)
+    assert "records" not in " ".join(entry.detail for entry in entries)  # free text hidden
+
+
+def test_a_url_that_is_not_a_uuid_does_not_resolve(client):
+    referral = submit("trial-prescreening", trial(1))
+    response = login(client, coordinator()).get(f"/desk/referrals/{referral.reference}")
+    assert response.status_code == 404

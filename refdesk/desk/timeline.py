@@ -1,0 +1,172 @@
+"""One timeline per referral, read from the audit trail.
+
+Every service audits with the referral as subject (submission, consent, routing decisions,
+re-routes, reviews, notices, claims, contact attempts, stage changes), so the trail is the
+single source: nothing is merged from other tables and nothing can be missing from one view
+but present in another. Entries are words built from a whitelist of non-patient fields; a
+change to patient fields reads "lead details changed", never the values. Free-text reasons
+(a re-route reason, a contact note) are shown only to roles that see patient data, because
+people may type anything there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from refdesk.audit.models import AuditEvent
+from refdesk.intake.models import Referral
+
+# action -> sentence; {field} placeholders are filled from SAFE_FIELDS' new values.
+WORDS: dict[str, str] = {
+    "referral.submitted": "Referral submitted",
+    "referral.duplicate_received": "The same lead was referred again ({duplicate})",
+    "consent.recorded": "Consent recorded",
+    "consent.withdrawn": "Consent withdrawn",
+    "referral.routed": "Routed to {queue}",
+    "referral.reevaluated": "Routing re-evaluated",
+    "referral.rerouted": "Re-routed to {queue}",
+    "referral.assigned": "Assigned to {assigned_to}",
+    "referral.claimed": "Claimed by {assigned_to}",
+    "referral.stage_changed": "Stage changed to {stage}",
+    "referral.closed": "Closed as {outcome}",
+    "referral.prescreen_recorded": "Prescreen outcome recorded: {prescreen_outcome}",
+    "referral.answers_updated": "Lead details changed",
+    "referral.updated": "Referral updated",
+    "referral.info_request_queued": "Information requested from the referrer",
+    "referral.info_requested": "Completion link sent to the referrer",
+    "referral.info_supplied": "The referrer supplied missing information",
+    "referral.contact_attempted": "Contact attempt ({party}, {channel}): {outcome}",
+    "review.requested": "{kind} requested",
+    "review.approved": "{kind} approved",
+    "review.rejected": "{kind} rejected",
+    "notice.sent": "Notice sent to {queue}",
+}
+# Changes whose values are codes or staff names, safe to print for every role.
+SAFE_FIELDS = frozenset(
+    {
+        "queue",
+        "assigned_to",
+        "stage",
+        "outcome",
+        "outcome_reason",
+        "prescreen_outcome",
+        "kind",
+        "channel",
+        "party",
+        "duplicate",
+        "rule",
+        "version",
+    }
+)
+# Every other change field is treated as patient data ("lead details changed").
+NON_PATIENT_FIELDS = SAFE_FIELDS | {
+    "flags",
+    "missing",
+    "supplied",
+    "items",
+    "review",
+    "state",
+    "note",
+    "granted",
+    "purposes",
+    "channels",
+    "method",
+    "text_version",
+    "text_hash",
+    "referrer",
+    "to",
+    "received_at",
+    "reason",
+    "suggested_queue",
+}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    when: datetime
+    who: str
+    what: str
+    detail: str  # outcome reason code, or the free text for roles that may see it
+    lead_details_changed: bool
+
+
+def _who(actor: str) -> str:
+    kind, _, name = actor.partition(":")
+    if kind == "user":
+        return name
+    if kind == "referrer":
+        return f"referrer {name.split(':')[0]}"
+    if kind == "partner":
+        return f"partner {name.split(':')[0]}"
+    return "refdesk" if kind == "system" else kind
+
+
+def _words(event: AuditEvent) -> tuple[str, bool]:
+    values = {
+        field: change.get("new")
+        for field, change in (event.changes or {}).items()
+        if field in SAFE_FIELDS and isinstance(change, dict)
+    }
+    # A submission carries the lead (fingerprinted) as created, not as changed.
+    lead_changed = event.action != "referral.submitted" and any(
+        field not in NON_PATIENT_FIELDS for field in event.changes or {}
+    )
+    template = WORDS.get(event.action)
+    if template is None:
+        text = event.action.replace(".", " ").replace("_", " ").capitalize()
+    else:
+        text = template.format_map(_Blank(values))
+    if lead_changed and "lead details changed" not in text.lower():
+        text = f"{text}; lead details changed"
+    text = text.replace("_", " ")
+    return text[:1].upper() + text[1:], lead_changed
+
+
+class _Blank(dict):
+    def __missing__(self, key):
+        return "—"
+
+
+def _is_view(action: str) -> bool:
+    # Views of patient data are audited too, but they are reads, not things that happened to
+    # the referral: the audit trail report lists them; the work timeline leaves them out.
+    return action.endswith(".viewed") or action.endswith("_viewed")
+
+
+def referral_timeline(*, referral: Referral, show_free_text: bool) -> list[TimelineEntry]:
+    """The referral's entries, oldest first (one indexed query on subject and seq)."""
+    events = AuditEvent.objects.filter(
+        subject_type="referral", subject_id=str(referral.public_id)
+    ).order_by("seq")
+    entries = []
+    for event in events:
+        if _is_view(event.action):
+            continue
+        what, lead_changed = _words(event)
+        reason_code = (event.changes or {}).get("outcome_reason", {})
+        detail = reason_code.get("new") or "" if isinstance(reason_code, dict) else ""
+        if show_free_text and event.reason and event.action in FREE_TEXT_ACTIONS:
+            detail = f"{detail} — {event.reason}" if detail else event.reason
+        entries.append(
+            TimelineEntry(
+                when=event.occurred_at,
+                who=_who(event.actor),
+                what=what,
+                detail=detail,
+                lead_details_changed=lead_changed,
+            )
+        )
+    return entries
+
+
+# Actions whose reason is text a person typed (shown to patient-data roles only).
+FREE_TEXT_ACTIONS = frozenset(
+    {
+        "referral.rerouted",
+        "referral.contact_attempted",
+        "referral.closed",
+        "referral.info_request_queued",
+        "referral.answers_updated",
+    }
+)

@@ -1,0 +1,322 @@
+"""The referral page ``/desk/referrals/<public_id>``, its timeline fragment and its actions.
+
+Thin views: parse -> authorize (``desk.access`` for the referral, ``accounts.policy`` for the
+action) -> one service call -> render. A referral the user may not see, an action the role may
+not take and an unknown review id all raise the same ``Http404`` as a referral that does not
+exist. Expected business failures (wrong state, bad input) re-render the page with the error
+and its status code; nothing here becomes a 500. Every action is a CSRF-protected POST that
+works as a plain form (redirect back) and through htmx (the updated page body is returned).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from refdesk.accounts import policy
+from refdesk.consent.models import ConsentRecord
+from refdesk.core.errors import ApplicationError, ValidationFailed
+from refdesk.desk import forms
+from refdesk.desk.access import NOT_FOUND_MESSAGE, lead_view, referral_get_for_user
+from refdesk.desk.timeline import referral_timeline
+from refdesk.intake import contact
+from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
+from refdesk.intake.forms import item_label, lead_label
+from refdesk.intake.lifecycle import referral_close, referral_record_prescreen
+from refdesk.intake.models import Referral
+from refdesk.intake.services import version_definition
+from refdesk.routing.choices import ReviewState
+from refdesk.routing.models import Queue, QueueNotice, Review
+from refdesk.routing.selectors import decision_explanation, latest_decision
+from refdesk.routing.services import (
+    referral_assign,
+    referral_claim,
+    referral_reroute,
+    review_approve,
+    review_reject,
+)
+
+
+def is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _not_found():
+    return Http404(NOT_FOUND_MESSAGE)
+
+
+# --- page context ------------------------------------------------------------------------------
+
+
+def _labelled(definition, values: dict, label) -> list[tuple[str, object]]:
+    return [(label(definition, name), value) for name, value in values.items()]
+
+
+def _answer_label(definition, name: str) -> str:
+    return item_label(definition, f"answers.{name}")
+
+
+def detail_context(request, referral: Referral) -> dict:
+    """Everything the page shows; lead values only through ``lead_view`` (masked, audited)."""
+    user = request.user
+    definition = version_definition(referral.program_version)
+    lead = lead_view(user=user, referral=referral) or {}
+    consent = (
+        ConsentRecord.objects.filter(referral=referral).order_by("-recorded_at", "-id").first()
+    )
+    decision = latest_decision(referral)
+    sees_free_text = policy.has_perm(user, "referral.view_lead", referral)
+    actions = policy.allowed_actions(user, referral)
+    reviews = list(Review.objects.filter(referral=referral).order_by("requested_at"))
+    return {
+        "referral": referral,
+        "program_name": definition.name,
+        "lead": lead,
+        "lead_fields": _labelled(definition, lead.get("fields", {}), lead_label),
+        "lead_answers": _labelled(definition, lead.get("answers", {}), _answer_label),
+        "consent": consent,
+        "decision": decision,
+        "explanation": decision_explanation(decision) if decision else [],
+        "checklist": (decision.decision.get("checklist") or []) if decision else [],
+        "show_check_reasons": sees_free_text,
+        "reviews": reviews,
+        "pending_reviews": [r for r in reviews if r.state == ReviewState.PENDING],
+        "notices": list(
+            QueueNotice.objects.filter(referral=referral).select_related("queue").order_by("id")
+        ),
+        "missing": [item_label(definition, item) for item in referral.missing],
+        "timeline": referral_timeline(referral=referral, show_free_text=sees_free_text),
+        "actions": actions,
+        "forms": _action_choices(referral, actions),
+    }
+
+
+def _action_choices(referral: Referral, actions) -> dict:
+    """Choices for the action forms, built only for the actions offered."""
+    choices: dict = {}
+    if "reroute" in actions:
+        choices["queues"] = list(
+            Queue.objects.exclude(pk=referral.queue_id).order_by("slug").values_list("slug", "name")
+        )
+    if "request_info" in actions:
+        definition = version_definition(referral.program_version)
+        choices["items"] = [
+            (item, item_label(definition, item)) for item in contact.requestable_items(referral)
+        ]
+    choices["channels"] = contact.CHANNELS
+    choices["contact_outcomes"] = contact.OUTCOMES
+    choices["prescreen_outcomes"] = PrescreenOutcome.choices
+    choices["close_outcomes"] = [(o, Outcome(o).label) for o in forms.CLOSE_OUTCOMES]
+    choices["reason_codes"] = forms.REASON_CODES
+    choices["not_qualified_codes"] = forms.REASON_CODES[Outcome.NOT_QUALIFIED]
+    choices["close_codes"] = sorted(
+        {code for outcome in forms.CLOSE_OUTCOMES for code in forms.REASON_CODES[outcome]}
+    )
+    choices["is_trial"] = referral.program.goal == "trial_prescreening"
+    return choices
+
+
+def render_detail(request, referral: Referral, *, error: ApplicationError | None = None):
+    """The full page, or just its body for htmx; with the error of a failed action, if any."""
+    with transaction.atomic():  # lead_view audits the display in the same transaction
+        context = detail_context(request, referral)
+    context["error"] = error
+    context["error_messages"] = _messages(error)
+    template = "desk/_referral_body.html" if is_htmx(request) else "desk/referral_detail.html"
+    status = error.status if error is not None else 200
+    response = TemplateResponse(request, template, context, status=status)
+    response["Cache-Control"] = "private, no-store"  # patient data must not sit in caches
+    return response
+
+
+def _messages(error: ApplicationError | None) -> list[str]:
+    if error is None:
+        return []
+    if isinstance(error, ValidationFailed):
+        return [item["message"] for item in error.errors]
+    return [error.message]
+
+
+# --- views -------------------------------------------------------------------------------------
+
+
+@login_required
+@never_cache
+@require_GET
+def referral_detail(request, public_id: uuid.UUID):
+    referral = referral_get_for_user(user=request.user, public_id=public_id)
+    return render_detail(request, referral)
+
+
+@login_required
+@never_cache
+@require_GET
+def referral_timeline_fragment(request, public_id: uuid.UUID):
+    """The timeline alone, for htmx refreshes."""
+    referral = referral_get_for_user(user=request.user, public_id=public_id)
+    sees_free_text = policy.has_perm(request.user, "referral.view_lead", referral)
+    entries = referral_timeline(referral=referral, show_free_text=sees_free_text)
+    return render(request, "desk/_referral_timeline.html", {"timeline": entries})
+
+
+@login_required
+@require_POST
+def referral_action(request, public_id: uuid.UUID, action: str):
+    """One action: authorize, call its service, answer with the page (or its htmx body)."""
+    handler = HANDLERS.get(action)
+    if handler is None:
+        raise _not_found()
+    referral = referral_get_for_user(user=request.user, public_id=public_id)
+    if not policy.has_perm(request.user, f"referral.{action}", referral):
+        raise _not_found()
+    try:
+        with transaction.atomic():
+            handler(request, referral)
+    except ApplicationError as error:
+        referral = referral_get_for_user(user=request.user, public_id=public_id)
+        return render_detail(request, referral, error=error)
+    if is_htmx(request):
+        # The action may have taken the referral out of the user's sight (a re-route to
+        # another team): then the page says so instead of showing stale data.
+        try:
+            referral = referral_get_for_user(user=request.user, public_id=public_id)
+        except Http404:
+            return render(request, "desk/_referral_gone.html", {})
+        return render_detail(request, referral)
+    return redirect(reverse("desk:referral_detail", kwargs={"public_id": public_id}))
+
+
+# --- one handler per action: parse the post, call one service ----------------------------------
+
+
+def _review(request, referral: Referral) -> Review:
+    """A pending review of THIS referral; any other id (another team's included) is not found."""
+    try:
+        key = uuid.UUID(str(request.POST.get("review", "")))
+    except ValueError:
+        raise _not_found() from None
+    review = Review.objects.filter(referral=referral, public_id=key).first()
+    if review is None:
+        raise _not_found()
+    return review
+
+
+def _claim(request, referral):
+    referral_claim(referral=referral, user=request.user)
+
+
+def _assign(request, referral):
+    if referral.stage != Stage.QUEUED or referral.assigned_to_id:
+        raise ApplicationError(
+            "only a queued, unassigned referral can be assigned", code="not_assignable"
+        )
+    if referral_assign(referral=referral, actor=request.user) is None:
+        raise ApplicationError(
+            "nobody in the queue's team is available; it waits in the queue", code="nobody"
+        )
+
+
+def _log_contact(request, referral):
+    contact.contact_attempt_log(
+        referral=referral,
+        channel=request.POST.get("channel", ""),
+        outcome=request.POST.get("outcome", ""),
+        party=request.POST.get("party", "lead"),
+        note=forms.text(request.POST, "note", required=False, label="Note"),
+        actor=request.user,
+    )
+
+
+def _request_info(request, referral):
+    contact.referral_request_info(
+        referral=referral,
+        items=request.POST.getlist("items"),
+        reason=forms.text(request.POST, "note", required=False, label="Note"),
+        actor=request.user,
+    )
+
+
+def _record_prescreen(request, referral):
+    referral_record_prescreen(
+        referral=referral, outcome=forms.prescreen_outcome(request.POST), actor=request.user
+    )
+
+
+def _qualify(request, referral):
+    referral_close(
+        referral=referral,
+        outcome=Outcome.QUALIFIED,
+        actor=request.user,
+        note=forms.text(request.POST, "note", required=False, label="Note"),
+    )
+
+
+def _disqualify(request, referral):
+    referral_close(
+        referral=referral,
+        outcome=Outcome.NOT_QUALIFIED,
+        reason_code=forms.reason_code(request.POST, Outcome.NOT_QUALIFIED),
+        actor=request.user,
+        note=forms.text(request.POST, "note", required=False, label="Note"),
+    )
+
+
+def _close(request, referral):
+    outcome = forms.close_outcome(request.POST)
+    referral_close(
+        referral=referral,
+        outcome=outcome,
+        reason_code=forms.reason_code(request.POST, outcome),
+        actor=request.user,
+        note=forms.text(request.POST, "note", required=False, label="Note"),
+    )
+
+
+def _reroute(request, referral):
+    referral_reroute(
+        referral=referral,
+        queue=forms.queue_slug(request.POST),
+        reason=forms.text(request.POST, "reason", required=True, label="Reason"),
+        actor=request.user,
+    )
+
+
+def _approve_review(request, referral):
+    review_approve(
+        review=_review(request, referral),
+        reviewer=request.user,
+        note=forms.text(request.POST, "note", required=True, label="Approval note"),
+    )
+
+
+def _reject_review(request, referral):
+    review_reject(
+        review=_review(request, referral),
+        reviewer=request.user,
+        reason=forms.text(request.POST, "reason", required=True, label="Reason"),
+    )
+
+
+HANDLERS: dict[str, Callable] = {
+    "claim": _claim,
+    "assign": _assign,
+    "log_contact": _log_contact,
+    "request_info": _request_info,
+    "record_prescreen": _record_prescreen,
+    "qualify": _qualify,
+    "disqualify": _disqualify,
+    "close": _close,
+    "reroute": _reroute,
+    "approve_review": _approve_review,
+    "reject_review": _reject_review,
+}
+assert set(HANDLERS) == set(policy.ACTIONS), "every policy action has exactly one handler"
