@@ -65,6 +65,39 @@ def _answer_label(definition, name: str) -> str:
     return item_label(definition, f"answers.{name}")
 
 
+# The stages in which each action can succeed. The policy says who may act; this keeps the page
+# from offering a button the service would refuse (e.g. "claim" on work already in progress).
+OPEN_STAGES = frozenset(
+    {
+        Stage.RECEIVED,
+        Stage.NEEDS_INFO,
+        Stage.AWAITING_REVIEW,
+        Stage.QUEUED,
+        Stage.IN_PROGRESS,
+        Stage.SCHEDULED,
+    }
+)
+ACTION_STAGES: dict[str, frozenset[str]] = {
+    "claim": frozenset({Stage.QUEUED}),
+    "assign": frozenset({Stage.QUEUED}),
+    "reroute": frozenset(
+        {Stage.NEEDS_INFO, Stage.AWAITING_REVIEW, Stage.QUEUED, Stage.IN_PROGRESS}
+    ),
+}
+
+
+def actions_offered(allowed, *, stage: str, review_pending: bool) -> frozenset[str]:
+    """The role's allowed actions that fit the referral's current state."""
+    offered = set()
+    for action in allowed:
+        if stage not in ACTION_STAGES.get(action, OPEN_STAGES):
+            continue
+        if action in ("approve_review", "reject_review") and not review_pending:
+            continue
+        offered.add(action)
+    return frozenset(offered)
+
+
 def detail_context(request, referral: Referral) -> dict:
     """Everything the page shows; lead values only through ``lead_view`` (masked, audited)."""
     user = request.user
@@ -75,8 +108,12 @@ def detail_context(request, referral: Referral) -> dict:
     )
     decision = latest_decision(referral)
     sees_free_text = policy.has_perm(user, "referral.view_lead", referral)
-    actions = policy.allowed_actions(user, referral)
     reviews = list(Review.objects.filter(referral=referral).order_by("requested_at"))
+    actions = actions_offered(
+        policy.allowed_actions(user, referral),
+        stage=referral.stage,
+        review_pending=any(r.state == ReviewState.PENDING for r in reviews),
+    )
     return {
         "referral": referral,
         "program_name": definition.name,

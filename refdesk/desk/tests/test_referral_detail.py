@@ -103,3 +103,17 @@ def test_a_url_that_is_not_a_uuid_does_not_resolve(client):
     referral = submit("trial-prescreening", trial(1))
     response = login(client, coordinator()).get(f"/desk/referrals/{referral.reference}")
     assert response.status_code == 404
+
+
+def test_the_page_offers_only_actions_that_fit_the_referrals_stage(client):
+    from refdesk.routing.services import referral_claim
+
+    user = coordinator()
+    referral = submit("trial-prescreening", trial(1))
+    page = login(client, user).get(detail_url(referral)).content.decode()
+    assert "/actions/claim" in page  # queued: claimable
+    referral.refresh_from_db()
+    referral_claim(referral=referral, user=user)
+    page = client.get(detail_url(referral)).content.decode()
+    assert "/actions/claim" not in page  # in progress: claiming would only be refused
+    assert "/actions/qualify" in page and "/actions/approve_review" not in page
