@@ -26,12 +26,10 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import random
 import resource
-import secrets
 import shutil
 import subprocess
 import sys
@@ -39,9 +37,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, the repository root is not on the path; the bench package lives there.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, bench_environment  # noqa: E402
+
 PYTHON = sys.executable
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
 PG_DB = "refdesk_bench_simulate"
 BATCH = 2000
 DRAFTS = {
@@ -58,30 +58,7 @@ DRAFTS = {
 
 
 def environment(database: str, tmp: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="bench.settings",
-        PYTHONPATH=str(ROOT),
-        REFDESK_ENV="development",
-        REFDESK_DATA_DIR=str(tmp),
-        SECRET_KEY="bench-" + secrets.token_urlsafe(48),
-        REFDESK_FIELD_KEYS=base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        REFDESK_INDEX_KEY=secrets.token_urlsafe(32),
-        REFDESK_AUDIT_KEY=secrets.token_urlsafe(32),
-        ALLOWED_HOSTS="127.0.0.1",
-        DEBUG="false",
-        LOG_LEVEL="WARNING",
-    )
-    if database == "postgres":
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {PG_DB}")
-        env["DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_DB
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    return env
+    return bench_environment(database, tmp, pg_db=PG_DB)
 
 
 # --- the data (runs in a child process with the bench environment) ----------------------------
