@@ -109,6 +109,8 @@ class Referral(BaseModel):
             models.Index(
                 fields=["queue", "stage", "first_response_due_at"], name="referral_queue_due"
             ),
+            # Assignment: each member's open work, counted by seeks (assigned_to, stage IN ...).
+            models.Index(fields=["assigned_to", "stage"], name="referral_assignee_stage"),
             # Reports and lists by program over time.
             models.Index(fields=["program", "received_at"], name="referral_program_time"),
         ]
