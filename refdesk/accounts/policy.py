@@ -25,7 +25,8 @@ medical reviewer   own teams    shown (audited)     shown          as agent + ap
 commercial rep     own teams    NEVER: patient      shown          as agent, on clinician and
                                 leads are not                      organisation leads only
                                 visible at all
-program owner      own teams    masked              masked         assign, re-route
+program owner      own teams    masked              masked         assign (next available or a
+                                                                   chosen member), re-route
 compliance         all (read)   masked              masked         none (read-only: audit
 auditor                                                            trail and reports)
 administrator      own teams    masked              masked         none in the desk; manages
@@ -38,6 +39,10 @@ Why: patient identifying data is for the people who contact patients (minimum ne
 program owner supervises (assigns, re-routes) and reads reports; the auditor and administrator
 check and configure — none of them needs a patient's name. A medical reviewer is not a
 specialist's second pair of hands: only the reviewer signs reviews off (separation of duties).
+Choosing WHO works a referral (``assign_to``) is the supervisor's call: lead workers are peers
+(the clinical-ops coordinator included: "as agent"), take work by claim or the fair rotation,
+and could otherwise take a colleague's referral by assigning it to themselves — the claim
+guard would mean nothing. Work only ever goes to someone who may work it (``assignee_roles``).
 Masked means the value is replaced by ``MASK``; non-identifying lead fields (preferred channel,
 time zone, country, language, specialty) stay visible to everyone who may see the referral.
 """
@@ -77,7 +82,8 @@ ALL_QUEUE_ROLES = frozenset({Role.COMPLIANCE_AUDITOR})
 # Action -> roles that may take it (on a referral they work). Nothing else may act.
 ACTION_ROLES: dict[str, frozenset[str]] = {
     "claim": LEAD_WORKERS,
-    "assign": LEAD_WORKERS | {Role.PROGRAM_OWNER},
+    "assign": LEAD_WORKERS | {Role.PROGRAM_OWNER},  # to the next available member (fair)
+    "assign_to": frozenset({Role.PROGRAM_OWNER}),  # to a member the supervisor chooses
     "log_contact": LEAD_WORKERS,
     "request_info": LEAD_WORKERS,
     "record_prescreen": frozenset({Role.CLINICAL_OPS_COORDINATOR}),
@@ -180,6 +186,19 @@ POLICY.add_rule(
 POLICY.add_rule("referral.view_lead", works_leads & works_referral & lead_kind_allowed)
 for _action, _roles in ACTION_ROLES.items():
     POLICY.add_rule(f"referral.{_action}", has_role(*_roles) & works_referral & lead_kind_allowed)
+
+
+def assignee_roles(*, lead_kind: str) -> frozenset[str]:
+    """The roles a referral with this kind of lead may be given to: those that may claim it.
+
+    Never a supervisor, auditor or administrator (they do not work leads), and never a commercial
+    rep for a patient lead (they may not even see it). Assignment also requires membership of the
+    team owning the referral's queue; ``routing.assignment`` adds that.
+    """
+    roles = ACTION_ROLES["claim"]
+    if lead_kind == "patient":
+        roles = roles - PATIENT_LEADS_HIDDEN_FROM
+    return roles
 
 
 def has_perm(user, rule: str, obj: Any = None) -> bool:

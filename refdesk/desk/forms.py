@@ -70,6 +70,14 @@ def prescreen_outcome(post) -> str:
     return outcome
 
 
+def assignee(post) -> str:
+    """The chosen team member's public id, as posted (the view resolves it)."""
+    value = (post.get("assignee") or "").strip()
+    if not value:
+        raise _error("assignee", "Choose a team member.")
+    return value
+
+
 def queue_slug(post) -> str:
     slug = (post.get("queue") or "").strip()
     if not _SLUG.match(slug):

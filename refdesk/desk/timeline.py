@@ -163,6 +163,7 @@ def referral_timeline(*, referral: Referral, show_free_text: bool) -> list[Timel
 # Actions whose reason is text a person typed (shown to patient-data roles only).
 FREE_TEXT_ACTIONS = frozenset(
     {
+        "referral.assigned",
         "referral.rerouted",
         "referral.contact_attempted",
         "referral.closed",

@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from refdesk.accounts import policy
+from refdesk.accounts.models import User
 from refdesk.consent.models import ConsentRecord
 from refdesk.core.errors import ApplicationError, ValidationFailed
 from refdesk.desk import forms
@@ -35,6 +36,7 @@ from refdesk.intake.lifecycle import referral_close, referral_record_prescreen
 from refdesk.intake.models import Referral
 from refdesk.intake.services import version_definition
 from refdesk.routing.choices import ReviewState
+from refdesk.routing.handover import REASSIGNABLE_STAGES, assignees_for, referral_assign_to
 from refdesk.routing.models import Queue, QueueNotice, Review
 from refdesk.routing.selectors import decision_explanation, latest_decision
 from refdesk.routing.services import (
@@ -80,6 +82,7 @@ OPEN_STAGES = frozenset(
 ACTION_STAGES: dict[str, frozenset[str]] = {
     "claim": frozenset({Stage.QUEUED}),
     "assign": frozenset({Stage.QUEUED}),
+    "assign_to": REASSIGNABLE_STAGES,
     "reroute": frozenset(
         {Stage.NEEDS_INFO, Stage.AWAITING_REVIEW, Stage.QUEUED, Stage.IN_PROGRESS}
     ),
@@ -140,6 +143,15 @@ def detail_context(request, referral: Referral) -> dict:
 def _action_choices(referral: Referral, actions) -> dict:
     """Choices for the action forms, built only for the actions offered."""
     choices: dict = {}
+    if "assign_to" in actions:
+        choices["assignees"] = [
+            (
+                str(user.public_id),
+                f"{user.get_full_name() or user.username} ({user.username}) — "
+                f"{user.open_load} open",
+            )
+            for user in assignees_for(referral)
+        ]
     if "reroute" in actions:
         choices["queues"] = list(
             Queue.objects.exclude(pk=referral.queue_id).order_by("slug").values_list("slug", "name")
@@ -247,6 +259,25 @@ def _review(request, referral: Referral) -> Review:
     return review
 
 
+def _team_member(request, referral: Referral) -> User:
+    """The member of the referral's queue team named by public id in the ``assignee`` field.
+    Anyone else — another team's member, an unknown or malformed id — is not found, exactly
+    like a referral the user may not see; whether a member may take it is the service's call."""
+    raw = forms.assignee(request.POST)
+    try:
+        key = uuid.UUID(raw)
+    except ValueError:
+        raise _not_found() from None
+    member = None
+    if referral.queue_id is not None:
+        member = User.objects.filter(
+            public_id=key, memberships__team_id=referral.queue.team_id
+        ).first()
+    if member is None:
+        raise _not_found()
+    return member
+
+
 def _claim(request, referral):
     referral_claim(referral=referral, user=request.user)
 
@@ -260,6 +291,15 @@ def _assign(request, referral):
         raise ApplicationError(
             "nobody in the queue's team is available; it waits in the queue", code="nobody"
         )
+
+
+def _assign_to(request, referral):
+    referral_assign_to(
+        referral=referral,
+        assignee=_team_member(request, referral),
+        actor=request.user,
+        reason=forms.text(request.POST, "reason", required=False, label="Reason"),
+    )
 
 
 def _log_contact(request, referral):
@@ -346,6 +386,7 @@ def _reject_review(request, referral):
 HANDLERS: dict[str, Callable] = {
     "claim": _claim,
     "assign": _assign,
+    "assign_to": _assign_to,
     "log_contact": _log_contact,
     "request_info": _request_info,
     "record_prescreen": _record_prescreen,

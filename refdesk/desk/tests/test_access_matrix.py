@@ -7,7 +7,8 @@ covers (so a new route cannot ship unreviewed) and names the uncovered patterns.
 
 Outcomes: ``ok`` (2xx), ``login`` (redirect to the login page), ``away`` (redirect elsewhere:
 already signed in, or an action that redirects back after doing its work), ``404`` (not found —
-also what "not permitted" looks like), ``401`` (API without a key), ``405``.
+also what "not permitted" looks like), ``422`` (permitted, but the empty post is not valid
+input), ``401`` (API without a key), ``405``.
 Every request runs in a rolled-back transaction, so actions leave the world unchanged.
 """
 
@@ -225,6 +226,14 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
         "POST",
         lambda w: f"/desk/referrals/{w['trial'].public_id}/actions/claim",
         expect("login", "404", coordinator="away"),
+    ),  # fmt: skip
+    # The same route, one more action: choosing who works it is the supervisor's alone (the
+    # coordinator works it but is refused). The owner reaches the form check: no member named.
+    (
+        "desk:referral_action",
+        "POST",
+        lambda w: f"/desk/referrals/{w['trial'].public_id}/actions/assign_to",
+        expect("login", "404", owner="422"),
     ),  # fmt: skip
     ("desk:search", "POST", lambda w: "/desk/search", EVERY_STAFF),
 ]

@@ -160,23 +160,24 @@ def test_a_drug_safety_member_sees_a_referral_noticed_to_their_queue(world):
     assert list(referral_list_visible_to(user=safety)) == [flagged]
 
 
+WORKER_ACTIONS = set(policy.ACTIONS) - {"assign_to"}  # choosing who works it: supervisors
 ACTIONS_BY_PERSONA = {
     # persona: (referral it is tried on, actions the policy allows)
     "agent": (
         "support",
-        set(policy.ACTIONS) - {"record_prescreen", "approve_review", "reject_review"},
+        WORKER_ACTIONS - {"record_prescreen", "approve_review", "reject_review"},
     ),
-    "coordinator": ("trial", set(policy.ACTIONS) - {"approve_review", "reject_review"}),
+    "coordinator": ("trial", WORKER_ACTIONS - {"approve_review", "reject_review"}),
     "specialist": (
         "education",
-        set(policy.ACTIONS) - {"record_prescreen", "approve_review", "reject_review"},
+        WORKER_ACTIONS - {"record_prescreen", "approve_review", "reject_review"},
     ),
-    "reviewer": ("education", set(policy.ACTIONS) - {"record_prescreen"}),
+    "reviewer": ("education", WORKER_ACTIONS - {"record_prescreen"}),
     "rep": (
         "product",
-        set(policy.ACTIONS) - {"record_prescreen", "approve_review", "reject_review"},
+        WORKER_ACTIONS - {"record_prescreen", "approve_review", "reject_review"},
     ),
-    "owner": ("trial", {"assign", "reroute"}),
+    "owner": ("trial", {"assign", "assign_to", "reroute"}),
     "auditor": ("trial", set()),
     "admin": ("trial", set()),
 }
@@ -198,3 +199,17 @@ def test_no_action_on_a_referral_of_another_team(world):
 def test_an_unknown_rule_is_refused():
     assert policy.has_perm(AnonymousUser(), "referral.view") is False
     assert "referral.delete" not in policy.POLICY
+
+
+@pytest.mark.parametrize(
+    ("lead_kind", "expected"),
+    [
+        ("patient", policy.PATIENT_DATA_ROLES),
+        ("clinician", policy.LEAD_WORKERS),
+        ("organization", policy.LEAD_WORKERS),
+    ],
+)
+def test_work_goes_only_to_roles_that_may_work_the_lead(lead_kind, expected):
+    roles = policy.assignee_roles(lead_kind=lead_kind)
+    assert roles == expected
+    assert not roles & {Role.PROGRAM_OWNER, Role.COMPLIANCE_AUDITOR, Role.ADMINISTRATOR}

@@ -10,6 +10,8 @@ import uuid
 import pytest
 from django.urls import reverse
 
+from refdesk.accounts.choices import Role
+from refdesk.accounts.models import User
 from refdesk.audit.models import AuditEvent
 from refdesk.desk.tests.referral_helpers import (
     action_url,
@@ -17,13 +19,14 @@ from refdesk.desk.tests.referral_helpers import (
     coordinator,
     detail_url,
     login,
+    owner,
     reviewer,
     timeline_url,
 )
 from refdesk.desk.views_referral import HANDLERS
 from refdesk.intake.models import Referral
 from refdesk.routing.models import Review
-from refdesk.routing.tests.builders import education, submit, support, trial
+from refdesk.routing.tests.builders import education, staff, submit, support, trial
 from refdesk.testing import apply_demo_programs
 
 pytestmark = pytest.mark.django_db
@@ -58,13 +61,13 @@ def other_teams():
     return referrals
 
 
-def requests_for(public_id, review_id):
+def requests_for(public_id, review_id, assignee_id):
     """Every way to name a referral: page, fragment, each action (plain and htmx)."""
     yield "get", detail_url(public_id), {}, {}
     yield "get", detail_url(public_id), {}, HTMX
     yield "get", timeline_url(public_id), {}, HTMX
     for action in HANDLERS:
-        data = {**FORM, "review": str(review_id)}
+        data = {**FORM, "review": str(review_id), "assignee": str(assignee_id)}
         yield "post", action_url(public_id, action), data, {}
         yield "post", action_url(public_id, action), data, HTMX
 
@@ -74,17 +77,35 @@ def answer(client, method, url, data, headers):
     return response.status_code, response.content
 
 
-def test_another_teams_referrals_look_exactly_like_missing_ones_everywhere(client, other_teams):
-    sweeper = agent()  # patient-services: none of these referrals is theirs
+SWEEPERS = {
+    # patient-services people: none of these referrals is theirs. The supervisor may take
+    # ``assign_to`` in their own team, so the sweep also tries it with a permitted role.
+    "agent": lambda: agent(),
+    "supervisor": lambda: staff("pat.owner", Role.PROGRAM_OWNER, "patient-services"),
+}
+
+
+@pytest.mark.parametrize("persona", sorted(SWEEPERS))
+def test_another_teams_referrals_look_exactly_like_missing_ones_everywhere(
+    client, other_teams, persona
+):
+    sweeper = SWEEPERS[persona]()
     login(client, sweeper)
     before = {r.pk: (r.stage, r.queue_id, r.assigned_to_id) for r in Referral.objects.all()}
+    # The assignee named is a member of the referrals' own team (clinical-ops).
+    member = User.objects.get(username="carl.coordinator").public_id
     missing_id, missing_review = uuid.uuid4(), uuid.uuid4()
-    expected = [answer(client, *request) for request in requests_for(missing_id, missing_review)]
+    expected = [
+        answer(client, *request) for request in requests_for(missing_id, missing_review, member)
+    ]
     assert {status for status, _ in expected} == {404}
     for referral in other_teams:
         review = Review.objects.filter(referral=referral).first()
         review_id = review.public_id if review else uuid.uuid4()
-        got = [answer(client, *request) for request in requests_for(referral.public_id, review_id)]
+        got = [
+            answer(client, *request)
+            for request in requests_for(referral.public_id, review_id, member)
+        ]
         assert got == expected, referral.reference
     after = {r.pk: (r.stage, r.queue_id, r.assigned_to_id) for r in Referral.objects.all()}
     assert after == before
@@ -106,6 +127,27 @@ def test_a_review_of_another_referral_in_a_form_field_is_not_found(client):
     assert foreign.content == missing.content == garbage.content
     other_review.refresh_from_db()
     assert other_review.state == "pending"
+
+
+def test_a_member_of_another_team_in_the_assignee_field_is_not_found(client):
+    """The assignee must be in the team owning the referral's queue; anyone else is as
+    unknown as an id that does not exist — the answer does not reveal who exists elsewhere."""
+    mine = submit("patient-support", support(1))
+    stranger = coordinator()  # clinical-ops
+    login(client, owner())
+    url = action_url(mine, "assign_to")
+    answers = [
+        client.post(url, {"assignee": value})
+        for value in (str(stranger.public_id), str(uuid.uuid4()), "1 OR 1=1")
+    ]
+    assert {response.status_code for response in answers} == {404}
+    assert len({response.content for response in answers}) == 1
+    assert Referral.objects.get(pk=mine.pk).assigned_to_id is None
+    assert not AuditEvent.objects.filter(action="referral.assigned").exists()
+    # The control: a member of the referral's own team is found and gets it.
+    colleague = agent()
+    assert client.post(url, {"assignee": str(colleague.public_id)}).status_code == 302
+    assert Referral.objects.get(pk=mine.pk).assigned_to == colleague
 
 
 def _stable(content: bytes, query: str) -> bytes:

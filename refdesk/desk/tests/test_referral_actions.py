@@ -88,6 +88,82 @@ def test_assign_gives_an_unassigned_referral_to_an_available_team_member(client)
     assert events(referral, "referral.assigned")
 
 
+@pytest.fixture
+def handover(queued):
+    """The coordinator's queued referral, a free colleague and the supervising owner."""
+    user, referral = queued
+    return {"from": user, "to": coordinator("cleo.coordinator"), "owner": owner(), "r": referral}
+
+
+def test_the_owner_assigns_to_a_chosen_member_as_a_plain_post(client, handover):
+    referral, colleague = handover["r"], handover["to"]
+    response = login(client, handover["owner"]).post(
+        action_url(referral, "assign_to"),
+        {"assignee": str(colleague.public_id), "reason": "carl is on leave"},
+    )
+    assert response.status_code == 302 and response["Location"] == detail_url(referral)
+    assert fresh(referral).assigned_to == colleague
+    (event,) = events(referral, "referral.assigned")[-1:]
+    assert event.actor == "user:olga.owner" and event.reason == "carl is on leave"
+    assert event.changes["assigned_to"] == {"old": "carl.coordinator", "new": "cleo.coordinator"}
+
+
+def test_the_owner_assigns_through_htmx_and_gets_the_updated_page_body(client, handover):
+    referral, colleague = handover["r"], handover["to"]
+    response = login(client, handover["owner"]).post(
+        action_url(referral, "assign_to"),
+        {"assignee": str(colleague.public_id)},
+        HTTP_HX_REQUEST="true",
+    )
+    page = response.content.decode()
+    assert response.status_code == 200 and page.lstrip().startswith('<div id="referral"')
+    assert "<dd>cleo.coordinator</dd>" in page and "Assigned to cleo.coordinator" in page
+
+
+def test_the_page_offers_the_owner_a_choice_of_eligible_members_only(client, handover):
+    coordinator("away.coordinator").memberships.update(available=False)
+    page = login(client, handover["owner"]).get(detail_url(handover["r"])).content.decode()
+    form = page.split('class="action action-assign_to"')[1].split("</form>")[0]
+    assert f'value="{handover["to"].public_id}"' in form and "cleo.coordinator" in form
+    for absent in ("carl.coordinator", "away.coordinator", "olga.owner"):
+        assert absent not in form  # the current assignee, someone away, a supervisor
+    assert "— 0 open" in form
+
+
+def test_the_choice_is_not_offered_to_a_worker_nor_on_a_closed_referral(client, handover):
+    page = login(client, handover["from"]).get(detail_url(handover["r"])).content.decode()
+    assert "action-assign_to" not in page
+    client.post(action_url(handover["r"], "qualify"))
+    page = login(client, handover["owner"]).get(detail_url(handover["r"])).content.decode()
+    assert "action-assign_to" not in page
+
+
+def test_a_worker_posting_the_choice_gets_not_found(client, handover):
+    referral = handover["r"]
+    response = login(client, handover["from"]).post(
+        action_url(referral, "assign_to"), {"assignee": str(handover["to"].public_id)}
+    )
+    assert response.status_code == 404
+    assert fresh(referral).assigned_to == handover["from"]
+
+
+def test_assigning_to_a_member_who_is_away_is_a_clear_error_not_a_crash(client, handover):
+    referral, colleague = handover["r"], handover["to"]
+    colleague.memberships.update(available=False)
+    response = login(client, handover["owner"]).post(
+        action_url(referral, "assign_to"), {"assignee": str(colleague.public_id)}
+    )
+    assert response.status_code == 400
+    assert "cleo.coordinator cannot take this referral" in response.content.decode()
+    assert fresh(referral).assigned_to == handover["from"]
+
+
+def test_assigning_without_choosing_a_member_asks_for_one(client, handover):
+    response = login(client, handover["owner"]).post(action_url(handover["r"], "assign_to"))
+    assert response.status_code == 422
+    assert "Choose a team member." in response.content.decode()
+
+
 def test_a_contact_attempt_on_a_consented_channel_is_recorded(client, queued):
     user, referral = queued
     response = login(client, user).post(
