@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 
 from refdesk.api.models import IdempotencyRecord
 from refdesk.audit.services import audit_batch
+from refdesk.core import sql
 from refdesk.core.errors import Conflict
 from refdesk.intake.models import Referral
 from refdesk.intake.services import Submission, referral_submit
@@ -42,7 +43,12 @@ def referral_created_body(referral: Referral) -> dict[str, Any]:
 
 
 def _replay(*, partner_key: PartnerKey, key: str, fingerprint: str) -> IdempotencyRecord | None:
-    record = IdempotencyRecord.objects.filter(partner_key=partner_key, key=key).first()
+    record = next(
+        iter(
+            sql.select(IdempotencyRecord, "partner_key_id = %s AND key = %s", [partner_key.pk, key])
+        ),
+        None,
+    )
     if record is not None and not hmac.compare_digest(record.request_fingerprint, fingerprint):
         raise Conflict(
             "this Idempotency-Key was already used for a different request",
@@ -85,13 +91,15 @@ def partner_referral_submit(
             )
             body = referral_created_body(result.referral)
             if idempotency_key:
-                IdempotencyRecord.objects.create(
-                    partner_key=partner_key,
-                    key=idempotency_key,
-                    request_fingerprint=fingerprint,
-                    referral=result.referral,
-                    response_status=201,
-                    response_body=body,
+                sql.insert(
+                    IdempotencyRecord(
+                        partner_key=partner_key,
+                        key=idempotency_key,
+                        request_fingerprint=fingerprint,
+                        referral=result.referral,
+                        response_status=201,
+                        response_body=body,
+                    )
                 )
     except IntegrityError:
         if not idempotency_key:

@@ -13,10 +13,11 @@ from datetime import UTC
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.utils import timezone
 
 from refdesk.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+from refdesk.core import sql
 from refdesk.core.context import current_request_id
 from refdesk.core.crypto import fingerprint
 
@@ -65,8 +66,8 @@ def _normalise_changes(changes: Mapping | None, sensitive: set[str]) -> dict:
         if field in sensitive:
             old = None if old in (None, "") else fingerprint(old)
             new = None if new in (None, "") else fingerprint(new)
-        result[str(field)] = {"old": _jsonable(old), "new": _jsonable(new)}
-    return result
+        result[str(field)] = {"old": old, "new": new}
+    return _jsonable(result)
 
 
 def _jsonable(value):
@@ -158,18 +159,27 @@ def audit_batch():
 
 
 def _append(events: list[AuditEvent]) -> None:
-    """Chain and insert events: one head lock, one insert, one head update."""
-    with transaction.atomic(savepoint=False):
-        head = _lock_head()
+    """Chain and insert events: one head lock, one insert, one head update (SQL built once:
+    this runs in every write, intake's hot path included)."""
+    connection = connections[AuditEvent.objects.db]
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        cursor.execute(f"SELECT seq, hash FROM audit_auditchainhead WHERE id = 1{lock}", [])
+        row = cursor.fetchone()
+        if row is None:
+            # First event ever (or a flushed test database): create the head without racing.
+            head = _lock_head()
+            row = (head.seq, head.hash)
+        seq, prev_hash = row
         now = timezone.now()
-        seq, prev_hash = head.seq, head.hash
         for event in events:
             seq += 1
             event.seq, event.prev_hash, event.occurred_at = seq, prev_hash, now
             event.hash = prev_hash = _event_hash(event)
-        AuditEvent.objects.bulk_create(events)
-        head.seq, head.hash = seq, prev_hash
-        head.save(update_fields=["seq", "hash"])
+        sql.insert_many(events)
+        cursor.execute(
+            "UPDATE audit_auditchainhead SET seq = %s, hash = %s WHERE id = 1", [seq, prev_hash]
+        )
 
 
 def audit_record(

@@ -13,11 +13,11 @@ from functools import lru_cache
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Subquery
 from django.utils import timezone
 
 from refdesk.audit.services import audit_batch, audit_record
 from refdesk.consent.models import ConsentRecord
+from refdesk.core import sql
 from refdesk.core.crypto import email_index, phone_index
 from refdesk.core.errors import ApplicationError, PermissionDenied
 from refdesk.core.errors import ValidationFailed as ValidationFailedError
@@ -28,7 +28,7 @@ from refdesk.intake.models import Referral
 from refdesk.intake.validation import clean_answers, clean_lead, error, infer_timezone
 from refdesk.programs.conditions import evaluate
 from refdesk.programs.loader import definition_from_dict
-from refdesk.programs.models import Program, ProgramVersion
+from refdesk.programs.models import ProgramVersion
 from refdesk.programs.schema import ProgramDefinition
 from refdesk.referrers.models import Referrer
 
@@ -45,6 +45,22 @@ def _definition(
 
 def version_definition(version: ProgramVersion) -> ProgramDefinition:
     return _definition(version.pk, version.content_hash)
+
+
+def _active_version(program_id: int) -> ProgramVersion | None:
+    """The program's active version (id, number, hash), read now; intake's hot path."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT v.id, v.number, v.content_hash FROM programs_program p "
+            "JOIN programs_programversion v ON v.id = p.active_version_id WHERE p.id = %s",
+            [program_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return sql.loaded(
+        ProgramVersion, id=row[0], number=row[1], content_hash=row[2], program_id=program_id
+    )
 
 
 @dataclass
@@ -244,10 +260,12 @@ def _unused_reference() -> str:
     unused reference at the same moment (about one in 10^9 per submission) still hit the unique
     constraint and fail cleanly rather than share a reference.
     """
-    for _attempt in range(5):
-        reference = new_referral_reference()
-        if not Referral.objects.filter(reference=reference).exists():
-            return reference
+    with connection.cursor() as cursor:
+        for _attempt in range(5):
+            reference = new_referral_reference()
+            cursor.execute("SELECT 1 FROM intake_referral WHERE reference = %s", [reference])
+            if cursor.fetchone() is None:
+                return reference
     raise ApplicationError("could not allocate a referral reference", code="reference_exhausted")
 
 
@@ -279,19 +297,9 @@ def referral_submit(
         if existing is not None:
             return SubmitResult(existing, created=False)
     # Read the active version now, not through a cached referrer: a program applied a moment
-    # ago must handle the next referral.
-    # Only the small columns: the definition itself comes from the per-version cache.
-    version = (
-        ProgramVersion.objects.only("id", "number", "content_hash", "program_id")
-        .filter(
-            pk=Subquery(
-                Program.objects.filter(pk=referrer.source.program_id).values("active_version_id")[
-                    :1
-                ]
-            )
-        )
-        .first()
-    )
+    # ago must handle the next referral. Only the small columns: the definition itself comes
+    # from the per-version cache.
+    version = _active_version(referrer.source.program_id)
     if version is None:
         raise ApplicationError("this program has no active version", code="program_inactive")
     definition = version_definition(version)
@@ -367,33 +375,35 @@ def _write(
         stage, outcome, outcome_reason = Stage.CLOSED, Outcome.DUPLICATE, "same_lead_in_window"
     elif missing:
         stage = Stage.NEEDS_INFO
-    referral = Referral.objects.create(
-        reference=_unused_reference(),
-        program_id=version.program_id,
-        program_version=version,
-        source=referrer.source,
-        referrer=referrer,
-        submission_method=method,
-        client_ref=client_ref,
-        received_at=received_at,
-        request_type=submission.request_type,
-        therapy_area=submission.therapy_area,
-        lead_kind=lead_kind,
-        lead=lead,
-        answers=answers,
-        preferred_contact=lead.get("preferred_contact", ""),
-        lead_timezone=lead.get("timezone", ""),
-        language=lead.get("language", ""),
-        country=lead.get("country", ""),
-        email_index=emails,
-        phone_index=phones,
-        stage=stage,
-        outcome=outcome,
-        outcome_reason=outcome_reason,
-        missing=missing,
-        duplicate_of=original,
-        closed_at=received_at if outcome else None,
-        **utm,
+    referral = sql.insert(
+        Referral(
+            reference=_unused_reference(),
+            program_id=version.program_id,
+            program_version=version,
+            source=referrer.source,
+            referrer=referrer,
+            submission_method=method,
+            client_ref=client_ref,
+            received_at=received_at,
+            request_type=submission.request_type,
+            therapy_area=submission.therapy_area,
+            lead_kind=lead_kind,
+            lead=lead,
+            answers=answers,
+            preferred_contact=lead.get("preferred_contact", ""),
+            lead_timezone=lead.get("timezone", ""),
+            language=lead.get("language", ""),
+            country=lead.get("country", ""),
+            email_index=emails,
+            phone_index=phones,
+            stage=stage,
+            outcome=outcome,
+            outcome_reason=outcome_reason,
+            missing=missing,
+            duplicate_of=original,
+            closed_at=received_at if outcome else None,
+            **utm,
+        )
     )
     missing_items_record(referral=referral, fields=missing)
     audit_record(
@@ -420,16 +430,18 @@ def _write(
     referral.consent_at_intake = None
     if submission.consent is not None:
         consent = submission.consent
-        record = referral.consent_at_intake = ConsentRecord.objects.create(
-            referral=referral,
-            granted=bool(consent.get("granted")),
-            purposes=sorted(consent.get("purposes") or []),
-            channels=sorted(consent.get("channels") or []),
-            method=consent["method"],
-            text_version=consent["text_version"],
-            text_hash=consent_text_hash(definition, consent["text_version"]),
-            recorded_at=received_at,
-            recorded_by=str(getattr(actor, "audit_label", actor)),
+        record = referral.consent_at_intake = sql.insert(
+            ConsentRecord(
+                referral=referral,
+                granted=bool(consent.get("granted")),
+                purposes=sorted(consent.get("purposes") or []),
+                channels=sorted(consent.get("channels") or []),
+                method=consent["method"],
+                text_version=consent["text_version"],
+                text_hash=consent_text_hash(definition, consent["text_version"]),
+                recorded_at=received_at,
+                recorded_by=str(getattr(actor, "audit_label", actor)),
+            )
         )
         audit_record(
             actor=actor,

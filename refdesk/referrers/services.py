@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from refdesk.audit.services import audit_record
+from refdesk.core import sql
 from refdesk.core.errors import ApplicationError, NotFound, PermissionDenied
 from refdesk.core.references import new_referrer_code, parse_referrer_code
 from refdesk.referrers.choices import ReferrerKind
@@ -167,13 +168,15 @@ def partner_key_revoke(*, key: PartnerKey, actor, reason: str = "") -> PartnerKe
 def partner_key_authenticate(*, key: str) -> PartnerKey:
     """The key's record, with its referrer; NotFound for an unknown key, PermissionDenied for a
     revoked key or an inactive referrer (the API answers 401 and 403)."""
-    record = (
-        PartnerKey.objects.select_related("referrer__source__program")
-        .filter(key_hash=_hash_key(key))
-        .first()
+    # Every API call starts here: SQL built once (refdesk.core.sql), one statement.
+    found = (
+        sql.select_related(
+            PartnerKey, ("referrer", "source", "program"), "t0.key_hash = %s", [_hash_key(key)]
+        )
         if key
-        else None
+        else []
     )
+    record = found[0] if found else None
     if record is None:
         raise NotFound("unknown API key", code="invalid_api_key")
     if record.revoked_at is not None:

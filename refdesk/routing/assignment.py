@@ -2,20 +2,21 @@
 
 Fair by construction: the least-loaded active, available member of the queue's team gets the
 next referral. Load is the number of open referrals assigned to a person; ties go in turn (the
-member with fewer assignments over time first, then the earliest account), so equal members
-take turns. Away members (``TeamMembership.available = False``) and deactivated users are never
-chosen; with nobody left, the referral waits in its queue unassigned and is counted by
+member whose last automatic assignment is oldest first, then the earliest account), so equal
+members take turns. Away members (``TeamMembership.available = False``) and deactivated users
+are never chosen; with nobody left, the referral waits in its queue unassigned and is counted by
 ``unassigned_counts_by_queue``.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import Count, Q
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from refdesk.accounts.models import TeamMembership, User
+from refdesk.accounts.models import User
 from refdesk.audit.services import audit_record
+from refdesk.core import sql
 from refdesk.core.errors import InvalidTransition, PermissionDenied
 from refdesk.intake.choices import Stage
 from refdesk.intake.models import Referral
@@ -24,28 +25,35 @@ from refdesk.intake.models import Referral
 LOAD_STAGES = (Stage.QUEUED, Stage.IN_PROGRESS, Stage.SCHEDULED, Stage.AWAITING_REVIEW)
 
 
+# Runs on every intake: SQL written once. Each member's open load is a seek on the
+# (assigned_to, stage) index, so it stays cheap however many referrals the desk holds.
+_CANDIDATES = (
+    "SELECT m.user_id, u.username FROM accounts_teammembership m "
+    "JOIN accounts_user u ON u.id = m.user_id "
+    "WHERE m.team_id = %s AND m.available = %s AND u.is_active = %s "
+    "ORDER BY (SELECT COUNT(*) FROM intake_referral r "
+    "WHERE r.assigned_to_id = m.user_id AND r.stage IN ({stages})), "
+    "m.last_assigned_at IS NOT NULL, m.last_assigned_at, m.user_id"
+).format(stages=", ".join(["%s"] * len(LOAD_STAGES)))
+
+
 def assignment_candidates(queue) -> list[User]:
-    """The queue team's active, available members, best candidate first (one query).
+    """The queue team's active, available members, best candidate first.
 
-    Order: fewest open referrals assigned, then fewest assigned ever (turn-taking among
-    equals), then the oldest account, so the choice is deterministic.
+    Order: fewest open referrals assigned, then the one whose last automatic assignment in this
+    team is oldest (never assigned first), so equal members take turns; then the oldest account,
+    so the choice is deterministic.
     """
-    memberships = (
-        TeamMembership.objects.filter(team_id=queue.team_id, available=True, user__is_active=True)
-        .select_related("user")
-        .annotate(
-            open_load=Count(
-                "user__assigned_referrals",
-                filter=Q(user__assigned_referrals__stage__in=LOAD_STAGES),
-            ),
-            assigned_ever=Count("user__assigned_referrals"),
-        )
-        .order_by("open_load", "assigned_ever", "user_id")
-    )
-    return [membership.user for membership in memberships]
+    with connection.cursor() as cursor:
+        cursor.execute(_CANDIDATES, [queue.team_id, True, True, *LOAD_STAGES])
+        ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return []
+    users = User.objects.in_bulk(ids)
+    return [users[pk] for pk in ids if pk in users]
 
 
-# No savepoint: one conditional UPDATE, nothing to undo partially (and intake calls it).
+# No savepoint: conditional UPDATEs, nothing to undo partially (and intake calls it).
 @transaction.atomic(savepoint=False)
 def referral_assign(*, referral: Referral, actor) -> User | None:
     """Give a queued, unassigned referral to the least-loaded available member of its queue's
@@ -56,16 +64,30 @@ def referral_assign(*, referral: Referral, actor) -> User | None:
     """
     if referral.stage != Stage.QUEUED or referral.assigned_to_id or referral.queue_id is None:
         return None
-    candidates = assignment_candidates(referral.queue)
-    if not candidates:
+    with connection.cursor() as cursor:
+        cursor.execute(_CANDIDATES + " LIMIT 1", [referral.queue.team_id, True, True, *LOAD_STAGES])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    user = candidates[0]
-    updated = Referral.objects.filter(
-        pk=referral.pk, stage=Stage.QUEUED, assigned_to__isnull=True, queue_id=referral.queue_id
-    ).update(assigned_to=user, updated_at=timezone.now())
+    user_id, now = row[0], timezone.now()
+    updated = sql.update(
+        referral,
+        {"assigned_to": user_id, "updated_at": now},
+        where={"stage": Stage.QUEUED, "assigned_to": None, "queue": referral.queue_id},
+    )
     if updated != 1:
         return None
-    referral.assigned_to = user
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE accounts_teammembership SET last_assigned_at = %s "
+            "WHERE team_id = %s AND user_id = %s",
+            [
+                connection.ops.adapt_datetimefield_value(now),
+                referral.queue.team_id,
+                user_id,
+            ],
+        )
+    user = referral.assigned_to = sql.loaded(User, id=user_id, username=row[1])
     audit_record(
         actor=actor,
         action="referral.assigned",

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from refdesk.audit.services import actor_label, audit_record
+from refdesk.core import sql
 from refdesk.core.errors import ApplicationError
 from refdesk.intake.choices import Stage
 from refdesk.intake.models import Referral
@@ -39,7 +40,7 @@ _FACT_ITEMS = {
 
 
 def queue_by_slug(slug: str) -> Queue:
-    queue = Queue.objects.select_related("team").filter(slug=slug).first()
+    queue = next(iter(sql.select(Queue, "slug = %s", [slug])), None)
     if queue is None:
         # Queues come from `program apply`; a missing one is a configuration error, not data.
         raise ApplicationError(
@@ -68,22 +69,24 @@ def decision_store(
     reason: str = "",
 ) -> RoutingDecision:
     route = decision.route
-    return RoutingDecision.objects.create(
-        referral=referral,
-        program_version_id=referral.program_version_id,
-        kind=kind,
-        rule_id=route.rule_id,
-        rule_position=route.position,
-        default_route=route.default,
-        queue=queue,
-        previous_queue=previous,
-        flags=list(route.flags),
-        also_notify=list(route.also_notify),
-        facts_digest=digest,
-        decision=decision.to_dict(),
-        decided_at=now,
-        decided_by=actor_label(actor),
-        reason=reason,
+    return sql.insert(
+        RoutingDecision(
+            referral=referral,
+            program_version_id=referral.program_version_id,
+            kind=kind,
+            rule_id=route.rule_id,
+            rule_position=route.position,
+            default_route=route.default,
+            queue=queue,
+            previous_queue=previous,
+            flags=list(route.flags),
+            also_notify=list(route.also_notify),
+            facts_digest=digest,
+            decision=decision.to_dict(),
+            decided_at=now,
+            decided_by=actor_label(actor),
+            reason=reason,
+        )
     )
 
 

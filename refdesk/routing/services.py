@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from refdesk.accounts.models import Team
 from refdesk.audit.services import actor_label, audit_batch, audit_record
+from refdesk.core import sql
 from refdesk.core.errors import ApplicationError, InvalidTransition
 from refdesk.intake.choices import Stage
 from refdesk.intake.models import Referral
@@ -124,9 +125,7 @@ def _route(*, referral: Referral, actor) -> RoutingDecision:
     }
     if decision.prescreen is not None:
         values["prescreen_outcome"] = decision.prescreen.outcome
-    updated = Referral.objects.filter(pk=referral.pk, stage=Stage.RECEIVED).update(
-        **values, updated_at=now
-    )
+    updated = sql.update(referral, {**values, "updated_at": now}, where={"stage": Stage.RECEIVED})
     if updated != 1:
         raise InvalidTransition("the referral changed meanwhile; reload and try again")
     old_prescreen = referral.prescreen_outcome
