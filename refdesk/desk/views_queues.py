@@ -59,6 +59,11 @@ class QueueFilterForm(forms.Form):
     )
 
     def __init__(self, data, *, sources, members):
+        if data.get("size") not in {str(n) for n in PAGE_SIZES}:
+            # The list falls back to the default size; the form must show (and submit) it too,
+            # not the first option a select without a selected one shows.
+            data = data.copy()
+            data["size"] = str(DEFAULT_PAGE_SIZE)
         super().__init__(data)
         self.fields["source"].choices = [("", "Any"), *sources]
         self.fields["assignee"].choices = [

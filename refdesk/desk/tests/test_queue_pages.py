@@ -210,3 +210,18 @@ def test_the_queue_page_runs_the_same_number_of_queries_for_5_and_50_rows(client
     # Session, user, teams, queue, filter choices, keys (one UNION on PostgreSQL; one query per
     # stage part on SQLite), rows, the audit batch and the session save.
     assert len(fifty.captured_queries) <= 25
+
+
+def selected_size(response) -> list[str]:
+    select = re.search(r'<select name="size"[^>]*>(.*?)</select>', response.content.decode(), re.S)
+    return re.findall(r'<option value="(\d+)" selected>', select.group(1))
+
+
+def test_the_filter_form_keeps_the_page_size_the_list_uses(client, people, frozen):
+    """Without ``size`` in the URL the list shows 25 rows, and the form must say 25: a select
+    with nothing selected shows (and submits) its first option, 5, so pressing Filter would
+    silently cut the list to 5 rows (found in a browser walkthrough)."""
+    client = logged_in(client, people["coordinator"])
+    assert selected_size(client.get(QUEUE_URL)) == ["25"]
+    assert selected_size(client.get(QUEUE_URL, {"size": "nope"})) == ["25"]
+    assert selected_size(client.get(QUEUE_URL, {"size": "50"})) == ["50"]
