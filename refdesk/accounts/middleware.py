@@ -13,7 +13,9 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
+from refdesk.accounts.auth_audit import SESSION_END_ATTR
 from refdesk.accounts.mfa import has_authenticator
+from refdesk.accounts.models import User
 
 LAST_SEEN_KEY = "refdesk.last_seen"
 TOUCH_INTERVAL_SECONDS = 60
@@ -25,7 +27,8 @@ class SessionGuardMiddleware:
 
     Django's backend already refuses an inactive user (``request.user`` becomes anonymous), but
     leaves the session in place; flushing it means reactivating the account does not revive an
-    old session.
+    old session. Each ending is audited (``auth.session_expired`` / ``auth.session_revoked``,
+    through the ``user_logged_out`` receiver, which reads the reason left on the request).
     """
 
     def __init__(self, get_response):
@@ -38,11 +41,21 @@ class SessionGuardMiddleware:
 
     def _guard(self, request) -> None:
         if not request.user.is_authenticated:
-            logout(request)  # deactivated or deleted since the last request
+            # Deactivated since the last request (or gone). The backend no longer loads the
+            # user, so name them from the session for the audit event. (A password changed
+            # elsewhere never gets here: Django flushes the session itself on the hash check;
+            # the change is audited as auth.password_changed.)
+            user = User.objects.filter(pk=request.session.get(SESSION_KEY)).first()
+            if user is not None:
+                reason = "deactivated" if not user.is_active else "refused_by_backend"
+                setattr(request, SESSION_END_ATTR, (reason, user))
+            logout(request)
             return
         now = int(timezone.now().timestamp())
+        # Stamped at sign-in (session_clock_start); a session without it predates that.
         last_seen = request.session.get(LAST_SEEN_KEY)
         if last_seen is not None and now - last_seen > settings.REFDESK_SESSION_IDLE_MINUTES * 60:
+            setattr(request, SESSION_END_ATTR, ("idle_timeout", request.user))
             logout(request)
             return
         # Written at most once a minute, so most requests do not also write the session (a
@@ -50,6 +63,13 @@ class SessionGuardMiddleware:
         # the cookie's expiry (SESSION_COOKIE_AGE) along with the activity.
         if last_seen is None or now - last_seen >= TOUCH_INTERVAL_SECONDS:
             request.session[LAST_SEEN_KEY] = now
+
+
+def session_clock_start(sender, request, user, **kwargs) -> None:
+    """Django's ``user_logged_in`` (every sign-in, allauth's and ``force_login``): the idle
+    clock starts now, so a session left alone right after signing in ends in time too."""
+    if request is not None and hasattr(request, "session"):
+        request.session[LAST_SEEN_KEY] = int(timezone.now().timestamp())
 
 
 @cache

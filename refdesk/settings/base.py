@@ -253,6 +253,11 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
 MFA_ADAPTER = "refdesk.accounts.adapters.StaffMFAAdapter"  # TOTP secrets encrypted at rest
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# allauth's code forms, with the second-factor lockout audited (refdesk.accounts.auth_audit).
+MFA_FORMS = {
+    "authenticate": "refdesk.accounts.forms.StaffAuthenticateForm",
+    "reauthenticate": "refdesk.accounts.forms.StaffReauthenticateForm",
+}
 MFA_TOTP_ISSUER = env.str("REFDESK_TOTP_ISSUER", "refdesk")
 # Off only for the test suite, where most tests sign in with force_login; the MFA tests switch it
 # on (refdesk/accounts/tests), and refdesk/accounts/testing.py signs in with an authenticator.
@@ -260,11 +265,13 @@ REFDESK_MFA_REQUIRED = env.bool("REFDESK_MFA_REQUIRED", default=REFDESK_ENV != "
 if PRODUCTION and not REFDESK_MFA_REQUIRED:
     raise ImproperlyConfigured("REFDESK_MFA_REQUIRED cannot be turned off in production")
 
-# Sessions end after REFDESK_SESSION_IDLE_MINUTES without a request (SessionGuardMiddleware; the
-# cookie and the stored session expire at the same moment) and at the next request after the user
-# is deactivated.
+# Sessions end after REFDESK_SESSION_IDLE_MINUTES without a request (SessionGuardMiddleware, whose
+# clock starts at sign-in) and at the next request after the user is deactivated. The stored
+# session outlives the idle limit by a working day only so that the guard, not the store, ends it
+# when the user comes back: then the ending is audited with their name (auth.session_expired).
+# Past the limit the session admits nothing; it is flushed at that request.
 REFDESK_SESSION_IDLE_MINUTES = env.int("REFDESK_SESSION_IDLE_MINUTES", 15, minimum=1)
-SESSION_COOKIE_AGE = REFDESK_SESSION_IDLE_MINUTES * 60
+SESSION_COOKIE_AGE = REFDESK_SESSION_IDLE_MINUTES * 60 + 8 * 60 * 60
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = PRODUCTION

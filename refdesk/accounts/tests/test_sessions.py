@@ -30,6 +30,16 @@ def test_a_session_ends_after_the_idle_time(client, coordinator, settings):
         assert SESSION_KEY not in client.session
 
 
+def test_a_session_left_alone_right_after_signing_in_ends_in_time(client, coordinator, settings):
+    """The stored session outlives the idle limit (so its end can be audited); the idle clock
+    must therefore start at sign-in, not at the first request after it."""
+    settings.REFDESK_SESSION_IDLE_MINUTES = 15
+    with time_machine.travel(START, tick=False) as clock:
+        login_with_mfa(client, coordinator)
+        clock.shift(timedelta(minutes=15, seconds=1))
+        assert not _signed_in(client)
+
+
 def test_activity_keeps_a_session_alive(client, coordinator, settings):
     settings.REFDESK_SESSION_IDLE_MINUTES = 15
     with time_machine.travel(START, tick=False) as clock:
