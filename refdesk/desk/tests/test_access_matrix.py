@@ -193,8 +193,8 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
     ),  # without a term and field  # fmt: skip
     # Nothing regulated is added through the admin, not even by the administrator: services do.
     ("admin:*_add", "GET", None, expect("login", "login", admin="403")),
-    # ...except these (reviewed: users, groups, e-mail addresses, authenticators). Open
-    # question for accounts: a user added here skips user_create's audit event.
+    # ...except these (reviewed: users, groups, e-mail addresses, authenticators). Users and
+    # authenticators added here are audited like user_create (accounts/admin.py).
     ("admin:accounts_user_add", "GET", None, expect("login", "login", admin="ok")),
     ("admin:auth_group_add", "GET", None, expect("login", "login", admin="ok")),
     ("admin:account_emailaddress_add", "GET", None, expect("login", "login", admin="ok")),
