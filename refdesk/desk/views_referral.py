@@ -10,6 +10,7 @@ works as a plain form (redirect back) and through htmx (the updated page body is
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 
@@ -125,7 +126,7 @@ def detail_context(request, referral: Referral) -> dict:
         "lead_answers": _labelled(definition, lead.get("answers", {}), _answer_label),
         "consent": consent,
         "decision": decision,
-        "explanation": decision_explanation(decision) if decision else [],
+        "explanation": _explanation(decision, sees_answers=sees_free_text) if decision else [],
         "checklist": (decision.decision.get("checklist") or []) if decision else [],
         "show_check_reasons": sees_free_text,
         "reviews": reviews,
@@ -138,6 +139,19 @@ def detail_context(request, referral: Referral) -> dict:
         "actions": actions,
         "forms": _action_choices(referral, actions),
     }
+
+
+# The engine names the eligibility markers a prescreen failed, misses or awaits ("failed
+# markers ecog, active_brain_metastases"): facts derived from the lead's answers, which roles
+# without ``referral.view_lead`` see masked. They keep the sentence and the outcome.
+_MARKER_LIST = re.compile(r"\b((?:failed|missing|for) markers) [^.]+")
+
+
+def _explanation(decision, *, sees_answers: bool) -> list[str]:
+    sentences = decision_explanation(decision)
+    if sees_answers:
+        return sentences
+    return [_MARKER_LIST.sub(rf"\1 {policy.MASK}", sentence) for sentence in sentences]
 
 
 def _action_choices(referral: Referral, actions) -> dict:

@@ -11,6 +11,7 @@ from refdesk.desk.tests.referral_helpers import (
     coordinator,
     detail_url,
     login,
+    owner,
     reviewer,
     timeline_url,
 )
@@ -117,3 +118,21 @@ def test_the_page_offers_only_actions_that_fit_the_referrals_stage(client):
     page = client.get(detail_url(referral)).content.decode()
     assert "/actions/claim" not in page  # in progress: claiming would only be refused
     assert "/actions/qualify" in page and "/actions/approve_review" not in page
+
+
+def test_roles_with_masked_answers_do_not_read_failed_markers_in_the_routing_explanation(client):
+    """The engine explains a prescreen with the markers that failed ("failed markers ecog,
+    active_brain_metastases"): health facts derived from the answers, which the owner and the
+    auditor see masked. They keep the outcome; the marker list is for the lead's workers."""
+    coordinator()
+    referral = submit("trial-prescreening", trial(1, ecog=3, active_brain_metastases=True, age=54))
+    supervisor = owner()
+    for user in (supervisor, auditor()):
+        page = login(client, user).get(detail_url(referral)).content.decode()
+        assert "Not eligible" in page and "Prescreen not_eligible: failed markers" in page
+        assert "active_brain_metastases" not in page and "markers ecog" not in page
+    page = login(client, coordinator("cleo.coordinator")).get(detail_url(referral)).content
+    assert b"failed markers ecog, active_brain_metastases" in page
+    eligible = submit("trial-prescreening", trial(2))
+    page = login(client, supervisor).get(detail_url(eligible)).content.decode()
+    assert "Prescreen eligible: all 5 markers met." in page  # no marker named: nothing masked
