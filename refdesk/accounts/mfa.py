@@ -1,4 +1,5 @@
-"""MFA helpers on top of allauth.mfa: the enrolment check and provisioning a known TOTP secret."""
+"""MFA helpers on top of allauth.mfa: the enrolment check, provisioning a known TOTP secret, and
+the authenticators' encrypted tokens for field-key rotation."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.db import transaction
 
 from refdesk.accounts.models import User
 from refdesk.audit.services import audit_record
+from refdesk.core.keyring import EmbeddedTokens
 
 
 def has_authenticator(user: User) -> bool:
@@ -33,3 +35,39 @@ def user_totp_provision(*, user: User, secret: str, actor) -> bool:
 def totp_uri(*, user: User, secret: str) -> str:
     """The otpauth:// URI an authenticator app imports (the QR code's content)."""
     return get_adapter().build_totp_url(user, secret)
+
+
+# --- field-key rotation ---------------------------------------------------------------------
+# The adapter (StaffMFAAdapter) encrypts, inside Authenticator.data: a TOTP authenticator's
+# "secret" and a recovery-code set's "seed" (and "migrated_codes", codes imported from
+# django-allauth-2fa). "used_mask" and WebAuthn data are not secret and stay as they are.
+_TOKEN_KEYS = ("secret", "seed")
+
+
+def authenticator_tokens(data: dict) -> list[str]:
+    tokens = [data[key] for key in _TOKEN_KEYS if isinstance(data.get(key), str)]
+    codes = data.get("migrated_codes")
+    if isinstance(codes, list):
+        tokens += [code for code in codes if isinstance(code, str)]
+    return tokens
+
+
+def authenticator_tokens_replace(data: dict, replace) -> dict:
+    result = dict(data)
+    for key in _TOKEN_KEYS:
+        if isinstance(result.get(key), str):
+            result[key] = replace(result[key])
+    if isinstance(result.get("migrated_codes"), list):
+        result["migrated_codes"] = [replace(code) for code in result["migrated_codes"]]
+    return result
+
+
+MFA_TOKENS = EmbeddedTokens(
+    label="mfa.Authenticator.data",
+    queryset=lambda: Authenticator.objects.filter(
+        type__in=[Authenticator.Type.TOTP, Authenticator.Type.RECOVERY_CODES]
+    ),
+    field="data",
+    tokens=authenticator_tokens,
+    replace=authenticator_tokens_replace,
+)
