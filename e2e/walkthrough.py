@@ -1,0 +1,1401 @@
+"""Issue 5's "Done when" in a real browser: every demo role logs in (password + TOTP), sees only
+what the access policy allows, and referrals are worked from queue to outcome by clicking.
+
+    .venv/bin/python e2e/walkthrough.py [--screenshots DIR] [--timeout 240] [--referrals 100]
+                                        [--report FILE] [--no-screenshots] [--keep]
+
+Needs Playwright for Python (``pip install -e '.[e2e]'``) and a system Chromium
+(``/usr/bin/chromium``; ``--chromium`` to change). No browser is downloaded.
+
+1. A temp dir with its own SQLite database and development secrets (``bench.common``), then
+   ``refdesk migrate``, ``collectstatic`` and ``refdesk demo``; the printed demo logins
+   (username, password, TOTP secret per role) and intake links are parsed from its output.
+2. The policy facts the pages are checked against (``refdesk.accounts.policy``'s role sets and
+   action table, each user's teams, each queue's team) are read in that environment; the
+   expected queues and data visibility are derived from them here, not from the desk's code.
+   Then ``refdesk serve`` on 127.0.0.1 and a free port (its own process group).
+3. Every demo user logs in (password, then a TOTP code computed from the printed secret) in
+   its own browser context, kept for the whole run (a code cannot be used twice); the
+   patient-services agent with JavaScript disabled, so its work is all plain form posts. Each
+   lands on /desk/; the queues listed must be the ones the policy gives the role.
+4. As referrers (no login), six referrals go in through the programs' public intake pages, each
+   with a unique synthetic lead: two trial prescreens (one failing two eligibility markers),
+   two clinical questions, a product discussion, a help-line callback. The auditor finds each
+   by reference with the search box and reads its queue and assignee. A referral assigned to
+   someone who may not claim it is a finding; the program owner then hands it to the right
+   worker with the page's "assign to" form.
+5. What each role sees: every visible queue's first page (lead names shown, masked or absent
+   as the policy says; no patient lead at all for the commercial rep) and every submitted
+   referral's page ("not found" or shown, lead masked or not, only allowed actions offered).
+6. The work, by clicking: coordinator (claim on the queue page, the filter form, search by the
+   lead's email, contact attempt, prescreen outcome, qualify; the ineligible one: claim,
+   prescreen "not eligible", disqualify), reviewer (approve one review, reject the other), the
+   assignee of the approved question (claim, contact attempt, a disqualify without reason code
+   that must show its error, disqualify), commercial rep (claim, contact attempt, close as
+   declined), agent without JavaScript (claim on the queue page, contact attempt, a close
+   without outcome that must show its error, qualify). Each flow's timeline must show every
+   step. The auditor then reads every page again: no free-text note, no action; roles without
+   patient data find nothing by a patient's email.
+7. Every page seen by a role that may not see patient identity is searched for the names,
+   emails and phone numbers of the submitted patient leads, and for the failed eligibility
+   markers. Any HTTP 5xx, 403, unexpected 404, browser console error or mismatch is a failure.
+   Screenshots go to ``--screenshots`` (default: the temp dir); a summary table is printed;
+   ``--report`` writes the failures as JSON (each with a code); the exit status is 1 on any
+   failure (2: Playwright or Chromium missing).
+
+The whole run is bounded by ``--timeout`` (SIGALRM); the server is stopped in every case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import string
+import struct
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import bench_environment  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ACTION_TIMEOUT_MS = 15_000
+
+# Read in the run's environment: the declared policy and the demo's teams, nothing from desk.
+FACTS_CODE = r"""
+import json
+from refdesk.accounts import policy
+from refdesk.accounts.models import User
+from refdesk.intake.models import Referral
+from refdesk.routing.models import Queue
+
+def roles(values):
+    return sorted(str(value) for value in values)
+
+kinds = {}
+for name, kind in Referral.objects.values_list("program__name", "lead_kind").distinct():
+    kinds.setdefault(name, set()).add(kind)
+print("FACTS " + json.dumps({
+    "mask": policy.MASK,
+    "all_queue_roles": roles(policy.ALL_QUEUE_ROLES),
+    "team_queue_roles": roles(policy.TEAM_QUEUE_ROLES),
+    "lead_workers": roles(policy.LEAD_WORKERS),
+    "patient_data_roles": roles(policy.PATIENT_DATA_ROLES),
+    "patient_leads_hidden_from": roles(policy.PATIENT_LEADS_HIDDEN_FROM),
+    "action_roles": {action: roles(r) for action, r in policy.ACTION_ROLES.items()},
+    "queues": {q.slug: q.team.slug for q in Queue.objects.select_related("team")},
+    "users": {
+        u.username: {
+            "role": u.role,
+            "name": u.get_full_name() or u.username,
+            "teams": sorted(u.memberships.values_list("team__slug", flat=True)),
+        }
+        for u in User.objects.all()
+    },
+    "program_lead_kinds": {name: sorted(k) for name, k in kinds.items()},
+}))
+"""
+
+
+class Timeout(Exception):
+    pass
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+
+def totp(secret: str, at: float | None = None) -> str:
+    """RFC 6238 (SHA-1, 30 s, 6 digits), what allauth's TOTP checks."""
+    counter = int((time.time() if at is None else at) // 30)
+    key = base64.b32decode(secret, casefold=True)
+    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def fresh_totp(secret: str) -> str:
+    """A code with at least 4 s of its window left (allauth accepts the current window only)."""
+    if 30 - time.time() % 30 < 4:
+        time.sleep(30 - time.time() % 30 + 0.2)
+    return totp(secret)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def letters(n: int) -> str:
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(n))
+
+
+@dataclass
+class DemoLogin:
+    username: str
+    password: str
+    totp_secret: str
+    role_label: str
+
+
+LOGIN_LINE = re.compile(r"^  (\S+)\s+(\S+)\s+([A-Z2-7]{16,})\s+(\S.*?)\s*$")
+LINK_LINE = re.compile(r"^  ([a-z0-9-]+)\s+(https?://\S+)\s*$")
+
+
+def parse_demo_output(text: str) -> tuple[list[DemoLogin], dict[str, str]]:
+    logins, links, section = [], {}, None
+    for line in text.splitlines():
+        if line.startswith("Demo staff logins"):
+            section = "logins"
+        elif line.startswith("Intake links"):
+            section = "links"
+        elif section == "logins" and (match := LOGIN_LINE.match(line)):
+            logins.append(DemoLogin(*match.groups()))
+        elif section == "links" and (match := LINK_LINE.match(line)):
+            links[match.group(1)] = match.group(2)
+    return logins, links
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Lead:
+    """A synthetic lead submitted through an intake page; its identity must stay where allowed."""
+
+    program: str
+    kind: str  # patient | clinician
+    given: str
+    family: str
+    email: str
+    phone: str
+    request_type: str
+    key: str = ""
+    reference: str = ""
+    url: str = ""  # the desk page of the referral (/desk/referrals/<uuid>)
+    # Trial eligibility markers it fails: their names are health facts (answers), too.
+    failed_markers: tuple[str, ...] = ()
+
+    @property
+    def identity(self) -> list[str]:
+        """Strings that identify the lead: none may reach a page of a role without the right."""
+        digits = self.phone.replace(" ", "")
+        area, exchange, line = digits[2:5], digits[5:8], digits[8:]
+        return [self.family, self.email, digits, f"{area}-{exchange}-{line}", f"{exchange}-{line}"]
+
+
+# key: (program, lead kind, given name, family name stem, area code, request type); the area
+# codes are not the demo's, so the 555-01xx numbers never match a demo lead (no duplicate).
+LEADS = {
+    "trial": ("trial-prescreening", "patient", "Ottilie", "Brackwater", "503", "trial_prescreen"),
+    "ineligible": ("trial-prescreening", "patient", "Leontyne", "Carrow", "808",
+                   "trial_prescreen"),
+    "question": ("provider-education", "clinician", "Anselm", "Quillon", "602",
+                 "clinical_question"),
+    "product": ("provider-education", "clinician", "Bettina", "Marlowe", "404",
+                "product_discussion"),
+    "support": ("patient-support", "patient", "Cosimo", "Farthing", "305", "helpline_callback"),
+    "rejected": ("provider-education", "clinician", "Dorian", "Vexley", "702",
+                 "clinical_question"),
+}  # fmt: skip
+# Who is meant to work each referral (the assignee, when fair assignment chose a worker).
+WORKER = {
+    "trial": "coordinator",
+    "ineligible": "coordinator",
+    "question": "specialist",
+    "product": "rep",
+    "support": "agent",
+}
+# This user works without JavaScript: every action a plain form post, no htmx.
+NO_JS_USER = "agent"
+# ECOG 3 and active brain metastases: the prescreen is not eligible on these two markers.
+FAILED_MARKERS = {"ineligible": ("ecog", "active_brain_metastases")}
+
+
+def new_lead(key: str) -> Lead:
+    """A lead nobody referred before (unique family name, email and phone: no duplicate)."""
+    program, kind, given, family, area, request_type = LEADS[key]
+    token = letters(6)
+    phone = f"+1 {area} 555 01{secrets.randbelow(100):02d}"
+    family = f"{family}{token}"
+    return Lead(program, kind, given, family, f"{given}.{family}@example.org".lower(), phone,
+                request_type, key=key, failed_markers=FAILED_MARKERS.get(key, ()))  # fmt: skip
+
+
+@dataclass
+class RoleResult:
+    username: str
+    role: str
+    login_ok: bool = False
+    queues_seen: list[str] = field(default_factory=list)
+    queues_expected: list[str] = field(default_factory=list)
+    patient_data: str = "-"
+    actions: list[str] = field(default_factory=list)
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.failures: list[str] = []
+        self.codes: list[str] = []
+        self.started = time.monotonic()
+        self.console_errors: set[str] = set()
+        self.shot_dir = Path(args.screenshots)
+        self.shot_dir.mkdir(parents=True, exist_ok=True)
+        self.shots = 0
+
+    def check(self, ok: bool, message: str, *, code: str = "mismatch") -> bool:
+        """Record a failure unless ``ok``; ``code`` names a kind of finding (``--report``)."""
+        if not ok:
+            self.failures.append(message)
+            self.codes.append(code)
+            print(f"  FAIL {message}", flush=True)
+        return ok
+
+    def log(self, message: str) -> None:
+        print(message, flush=True)
+
+    def step(self, message: str) -> None:
+        print(f"{message} [{time.monotonic() - self.started:.0f} s]", flush=True)
+
+
+class Session:
+    """One user's browser context (its own cookies), with everything it saw recorded."""
+
+    def __init__(self, run: Run, browser, base: str, name: str, *, javascript: bool = True):
+        self.run, self.name, self.javascript = run, name, javascript
+        self.context = browser.new_context(
+            base_url=base, java_script_enabled=javascript, viewport={"width": 1280, "height": 900}
+        )
+        self.context.set_default_timeout(ACTION_TIMEOUT_MS)
+        self.page = self.context.new_page()
+        self.pages_html: list[str] = []
+        self.expected_404: set[str] = set()
+        self.page.on("response", self._on_response)
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda error: run.check(False, f"{name}: page error {error}"))
+
+    def _on_response(self, response) -> None:
+        path = response.url.split("://", 1)[-1].split("/", 1)[-1]
+        path = "/" + path
+        if response.status >= 500:
+            self.run.check(False, f"{self.name}: HTTP {response.status} on {path}")
+        elif response.status == 403:
+            self.run.check(False, f"{self.name}: HTTP 403 (CSRF?) on {path}")
+        elif response.status == 404 and path not in self.expected_404:
+            self.run.check(path.startswith("/favicon"), f"{self.name}: unexpected 404 on {path}")
+
+    def _on_console(self, message) -> None:
+        # A failed load is already judged by its response (expected 404s are not errors);
+        # the same message on many pages is reported once.
+        text = message.text
+        if message.type != "error" or text.startswith("Failed to load resource"):
+            return
+        if text not in self.run.console_errors:
+            self.run.console_errors.add(text)
+            self.run.check(False, f"{self.name}: browser console error: {text[:300]}")
+
+    def snapshot(self) -> str:
+        html = self.page.content()
+        self.pages_html.append(html)
+        return html
+
+    def shot(self, label: str) -> None:
+        if self.run.args.no_screenshots:
+            return
+        self.run.shots += 1
+        path = self.run.shot_dir / f"{self.run.shots:02d}-{self.name}-{label}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+
+    def goto(self, path: str, *, expect_status: int = 200) -> str:
+        if expect_status == 404:
+            self.expected_404.add(path)
+        response = self.page.goto(path)
+        status = response.status if response else 0
+        self.run.check(status == expect_status, f"{self.name}: GET {path} gave {status}")
+        return self.snapshot()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+# --- steps -------------------------------------------------------------------------------------
+
+
+def login(session: Session, demo: DemoLogin) -> bool:
+    page = session.page
+    page.goto("/desk/")
+    if not session.run.check("/accounts/login/" in page.url, f"{demo.username}: no login page"):
+        return False
+    page.fill("input[name=login]", demo.username)
+    page.fill("input[name=password]", demo.password)
+    page.click("form[action$='/accounts/login/'] button[type=submit]")
+    page.wait_for_url("**/accounts/2fa/authenticate/")
+    page.fill("input[name=code]", fresh_totp(demo.totp_secret))
+    page.click("form[action$='/2fa/authenticate/'] button[type=submit]:not([form])")
+    page.wait_for_load_state()
+    ok = page.url.endswith("/desk/") and page.locator("h1", has_text="Queues").count() == 1
+    session.snapshot()
+    session.shot("queues")
+    return session.run.check(ok, f"{demo.username}: did not land on /desk/ (at {page.url})")
+
+
+def queues_listed(session: Session) -> list[str]:
+    links = session.page.locator("table.desk-table a[href^='/desk/queues/']")
+    hrefs = links.evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    return sorted(href.rsplit("/", 1)[-1] for href in hrefs)
+
+
+def queue_rows(session: Session) -> list[dict]:
+    rows = session.page.locator("#queue-rows tbody tr")
+    return rows.evaluate_all(
+        """rows => rows.map(r => ({
+            reference: r.cells[0].innerText.trim(), lead: r.cells[1].innerText.trim(),
+            program: r.cells[2].innerText.trim(), stage: r.cells[5].innerText.trim(),
+            assignee: r.cells[7].innerText.trim(), claim: !!r.querySelector('form button')}))"""
+    )
+
+
+def offered_actions(session: Session) -> set[str]:
+    classes = session.page.locator("#referral form.action").evaluate_all(
+        "forms => forms.map(f => f.className)"
+    )
+    found = set()
+    for names in classes:
+        found.update(name[len("action-") :] for name in names.split() if name.startswith("action-"))
+    return found
+
+
+def detail_facts(session: Session) -> dict:
+    page = session.page
+    facts = page.locator("dl.referral-facts").evaluate(
+        """dl => { const out = {};
+            dl.querySelectorAll('dt').forEach(dt => {
+                out[dt.innerText.trim()] = dt.nextElementSibling.innerText.trim(); });
+            return out; }"""
+    )
+    lead_values = page.locator("dl.lead-fields dd, dl.lead-answers dd").all_inner_texts()
+    timeline = page.locator("#timeline li").all_inner_texts()
+    return {"facts": facts, "lead_values": lead_values, "timeline": timeline}
+
+
+def do_action(session: Session, name: str, fields: dict, *, expect: str, label: str) -> bool:
+    """Fill and submit one action form on the referral page; the timeline must then show
+    ``expect`` and no error summary may be on the page."""
+    page, run = session.page, session.run
+    form = page.locator(f"#referral form.action-{name}").first
+    if not run.check(form.count() == 1, f"{session.name}: no '{name}' form offered"):
+        return False
+    for field_name, value in fields.items():
+        element = form.locator(f"[name={field_name}]").first
+        tag = element.evaluate("e => e.tagName.toLowerCase()")
+        if tag == "select":
+            element.select_option(value)
+        else:
+            element.fill(value)
+    before = len(page.locator("#timeline li").all_inner_texts())
+    form.locator("button[type=submit]").click()
+    try:
+        page.locator("#timeline li", has_text=expect).last.wait_for()
+        page.wait_for_load_state()
+        page.wait_for_function(
+            f"document.querySelectorAll('#timeline li').length > {before}", timeout=5000
+        )
+    except Exception:  # noqa: BLE001 (a Playwright timeout: reported as the failure it is)
+        errors = page.locator(".error-summary").all_inner_texts()
+        session.snapshot()
+        session.shot(f"{label}-failed")
+        return run.check(False, f"{session.name}: '{name}' did not record '{expect}' {errors}")
+    session.snapshot()
+    session.shot(label)
+    errors = page.locator(".error-summary").all_inner_texts()
+    return run.check(not errors, f"{session.name}: '{name}' showed an error: {errors}")
+
+
+def refuse_action(session: Session, name: str, fields: dict, *, error: str, label: str) -> bool:
+    """Submit an action form with invalid input: the page must show the error summary (with
+    htmx too: a 422 body must be swapped in) and the timeline must not change."""
+    page, run = session.page, session.run
+    form = page.locator(f"#referral form.action-{name}").first
+    if not run.check(form.count() == 1, f"{session.name}: no '{name}' form offered"):
+        return False
+    for field_name, value in fields.items():
+        form.locator(f"[name={field_name}]").first.fill(value)
+    before = page.locator("#timeline li").all_inner_texts()
+    form.locator("button[type=submit]").click()
+    try:
+        page.locator(".error-summary", has_text=error).wait_for(timeout=5000)
+    except Exception:  # noqa: BLE001 (a Playwright timeout: reported as the failure it is)
+        session.shot(f"{label}-no-error")
+        return run.check(False, f"{session.name}: invalid '{name}' showed no '{error}'")
+    page.wait_for_load_state()
+    session.snapshot()
+    session.shot(label)
+    return run.check(
+        page.locator("#timeline li").all_inner_texts() == before,
+        f"{session.name}: the refused '{name}' changed the timeline",
+    )
+
+
+def open_queue_row(session: Session, queue: str, reference: str) -> dict | None:
+    session.goto(f"/desk/queues/{queue}?assignee=&size=100")
+    for row in queue_rows(session):
+        if row["reference"] == reference:
+            return row
+    session.run.check(False, f"{session.name}: {reference} not listed in queue {queue}")
+    return None
+
+
+def claim_from_queue(session: Session, queue: str, reference: str) -> bool:
+    page = session.page
+    row = open_queue_row(session, queue, reference)
+    if row is None or not session.run.check(
+        row["claim"], f"{session.name}: no Claim button for {reference} in {queue} ({row})"
+    ):
+        return False
+    page.locator("#queue-rows tr", has_text=reference).locator("button", has_text="Claim").click()
+    page.locator("#queue-rows tr", has_text=reference).filter(has_text="In progress").wait_for()
+    page.wait_for_load_state()
+    session.snapshot()
+    session.shot(f"claimed-{reference}")
+    return True
+
+
+def open_referral(session: Session, queue: str, reference: str) -> bool:
+    """From the queue page, click through to the referral page."""
+    if open_queue_row(session, queue, reference) is None:
+        return False
+    session.page.locator("#queue-rows a", has_text=reference).click()
+    session.page.wait_for_url("**/desk/referrals/*")
+    session.page.locator("#referral").wait_for()
+    session.snapshot()
+    return True
+
+
+# --- the walkthrough ---------------------------------------------------------------------------
+
+
+class Walkthrough:
+    def __init__(self, run: Run, facts: dict, logins: list[DemoLogin], links: dict, base: str):
+        self.run, self.facts, self.base = run, facts, base
+        self.logins = {login.username: login for login in logins}
+        self.links = links
+        self.results = {
+            login.username: RoleResult(login.username, facts["users"][login.username]["role"])
+            for login in logins
+        }
+        self.sessions: dict[str, Session] = {}
+        self.referrer: Session | None = None
+        self.leads = {key: new_lead(key) for key in LEADS}
+        self.all_leads = list(self.leads.values())  # leak checks cover replaced ones too
+        self.queue_of: dict[str, str] = {}
+        self.assignee_of: dict[str, str] = {}
+
+    # -- policy, as declared --------------------------------------------------------------
+
+    def role(self, username: str) -> str:
+        return self.facts["users"][username]["role"]
+
+    def expected_queues(self, username: str) -> list[str]:
+        role, teams = self.role(username), set(self.facts["users"][username]["teams"])
+        if role in self.facts["all_queue_roles"]:
+            return sorted(self.facts["queues"])
+        if role in self.facts["team_queue_roles"]:
+            return sorted(slug for slug, team in self.facts["queues"].items() if team in teams)
+        return []
+
+    def may_view(self, username: str, queue: str, lead_kind: str) -> bool:
+        role, teams = self.role(username), set(self.facts["users"][username]["teams"])
+        if role in self.facts["all_queue_roles"]:
+            return True
+        if role not in self.facts["team_queue_roles"]:
+            return False
+        if lead_kind == "patient" and role in self.facts["patient_leads_hidden_from"]:
+            return False
+        return self.facts["queues"].get(queue) in teams
+
+    def sees_identity(self, username: str, queue: str, lead_kind: str) -> bool:
+        role = self.role(username)
+        if role not in self.facts["lead_workers"] or not self.may_view(username, queue, lead_kind):
+            return False
+        return self.facts["queues"].get(queue) in set(self.facts["users"][username]["teams"])
+
+    def may_act(self, username: str, action: str) -> bool:
+        return self.role(username) in self.facts["action_roles"].get(action, [])
+
+    def patient_identity_allowed(self, username: str) -> bool:
+        return self.role(username) in self.facts["patient_data_roles"]
+
+    # -- 4. intake (the referrer's side) ---------------------------------------------------
+
+    def submit_referrals(self, browser) -> None:
+        self.referrer = Session(self.run, browser, self.base, "referrer")
+        for key, lead in self.leads.items():
+            self._submit(self.referrer, key, lead)
+
+    def _submit(self, session: Session, key: str, lead: Lead) -> None:
+        page, run = session.page, self.run
+        path = "/" + self.links[lead.program].split("://", 1)[1].split("/", 1)[1]
+        session.goto(path)
+        page.select_option("select[name=request_type]", lead.request_type)
+        page.fill("input[name=lead_given_name]", lead.given)
+        page.fill("input[name=lead_family_name]", lead.family)
+        page.check("input[name=lead_preferred_contact][value=phone]")
+        page.fill("input[name=lead_phone]", lead.phone)
+        page.fill("input[name=lead_email]", lead.email)
+        page.select_option("select[name=lead_timezone]", "America/New_York")
+        if lead.program == "trial-prescreening":
+            page.select_option("select[name=answer_study_id]", "RDX-301")
+            page.fill("input[name=answer_age]", "58")
+            page.select_option("select[name=answer_diagnosis_confirmed]", "yes")
+            failing = lead.failed_markers
+            page.fill("input[name=answer_ecog]", "3" if "ecog" in failing else "1")
+            page.fill("input[name=answer_prior_therapy_lines]", "1")
+            metastases = "yes" if "active_brain_metastases" in failing else "no"
+            page.select_option("select[name=answer_active_brain_metastases]", metastases)
+        if lead.kind == "patient":
+            page.check("input[name=consent_granted]")
+            page.check("input[name=consent_channels][value=phone]")
+            page.check("input[name=consent_channels][value=email]")
+            page.check("input[name=consent_method][value=attested_by_referrer]")
+        if lead.program == "patient-support":
+            page.fill("textarea[name=answer_reason_for_contact]", "Asked for a callback.")
+        if lead.program == "provider-education":
+            page.fill("input[name=lead_specialty]", "oncology")
+            page.select_option("select[name=therapy_area]", "oncology")
+            page.fill("input[name=lead_npi]", "1234567893")
+            if lead.request_type == "clinical_question":
+                page.fill(
+                    "textarea[name=answer_question]", "Is there data on dosing in renal impairment?"
+                )
+        page.click("form[method=post] button[type=submit]")
+        page.wait_for_load_state()
+        session.snapshot()
+        session.shot(f"intake-{key}")
+        reference = page.locator(".confirmation .reference")
+        if not run.check(
+            reference.count() == 1, f"referrer: {key} referral not accepted (at {page.url})"
+        ):
+            errors = page.locator(".error-summary, .errorlist").all_inner_texts()
+            run.log(f"  intake errors for {key}: {errors}")
+            return
+        lead.reference = reference.inner_text().strip()
+        run.check(
+            page.get_by_text("Information still needed").count() == 0,
+            f"referrer: {key} referral {lead.reference} is incomplete",
+        )
+        run.log(f"  submitted {key}: {lead.reference} ({lead.program}, {lead.request_type})")
+
+    # -- 3. logins; 5. what each role sees ------------------------------------------------
+
+    def login_everyone(self, browser) -> None:
+        for username, demo in self.logins.items():
+            javascript = username != NO_JS_USER
+            session = Session(self.run, browser, self.base, username, javascript=javascript)
+            self.sessions[username] = session
+            result = self.results[username]
+            try:
+                result.login_ok = login(session, demo)
+            except Exception as error:  # noqa: BLE001 (a Playwright timeout: the login failed)
+                session.shot("login-failed")
+                self.run.check(False, f"{username}: login failed: {str(error)[:200]}")
+            if not result.login_ok:
+                continue
+            result.queues_seen = queues_listed(session)
+            result.queues_expected = self.expected_queues(username)
+            self.run.check(
+                result.queues_seen == result.queues_expected,
+                f"{username}: queues {result.queues_seen} != policy {result.queues_expected}",
+            )
+            self.run.log(
+                f"  {username:<12} logged in{'' if javascript else ' (no JavaScript)'}; "
+                f"queues {', '.join(result.queues_seen) or '(none)'}"
+            )
+
+    def locate(self, lead: Lead) -> None:
+        """The auditor (every queue, read-only) finds a submitted referral by its reference,
+        through the search box."""
+        session = self.sessions["auditor"]
+        page = session.page
+        page.goto("/desk/")
+        page.fill("#desk-search-q", lead.reference)
+        page.locator("form.desk-search button[type=submit]").click()
+        page.wait_for_url("**/desk/search")
+        link = page.locator("table.results a", has_text=lead.reference)
+        if self.run.check(link.count() == 1, f"auditor: search found no {lead.reference}"):
+            lead.url = link.get_attribute("href")
+        session.snapshot()
+
+    def read_route(self, key: str) -> None:
+        """Queue and assignee of a referral, as the auditor's page shows them."""
+        lead, session = self.leads[key], self.sessions["auditor"]
+        session.goto(lead.url)
+        facts = detail_facts(session)["facts"]
+        self.queue_of[key] = facts.get("Queue", "")
+        self.assignee_of[key] = facts.get("Assigned to", "")
+        self.run.log(
+            f"  {lead.reference}: {facts.get('Stage', '')}, queue {self.queue_of[key]}, "
+            f"assigned to {self.assignee_of[key]}"
+        )
+
+    def locate_all(self) -> None:
+        """Find every submitted referral. One assigned to someone who may not claim it is a
+        finding (nobody can work it); a supervisor then hands it over on the referral page
+        (``assign_to``), or, where that is not offered, a fresh referral is submitted."""
+        if not self.results.get("auditor") or not self.results["auditor"].login_ok:
+            self.run.check(False, "the auditor's session is needed to find the referrals")
+            return
+        for key in self.leads:
+            for attempt in range(3):
+                lead = self.leads[key]
+                if not lead.reference:
+                    break
+                self.locate(lead)
+                if not lead.url:
+                    break
+                self.read_route(key)
+                if self.workable(key):
+                    break
+                if attempt < 2:
+                    self.leads[key] = new_lead(key)
+                    self.all_leads.append(self.leads[key])
+                    self._submit(self.referrer, key, self.leads[key])
+
+    def workable(self, key: str) -> bool:
+        """Whether someone may work the referral: unassigned (claimable), or its assignee may
+        claim it; if not (a finding), whether a supervisor could hand it over."""
+        assignee = self.assignee_of[key]
+        if assignee in ("", "nobody") or self.may_act(assignee, "claim"):
+            return True
+        self.run.check(
+            False,
+            f"{self.leads[key].reference} ({key}) was assigned to {assignee} "
+            f"({self.role(assignee)}), who may not claim it: nobody can work it",
+            code="assigned-to-non-worker",
+        )
+        return self.hand_over(key, to=WORKER[key])
+
+    def hand_over(self, key: str, *, to: str) -> bool:
+        """A supervisor gives the referral to ``to`` with the referral page's assign form."""
+        lead = self.leads[key]
+        supervisors = [
+            name
+            for name in self.sessions
+            if self.results[name].login_ok
+            and self.may_act(name, "assign_to")
+            and self.may_view(name, self.queue_of[key], lead.kind)
+            and self.facts["queues"][self.queue_of[key]] in self.facts["users"][name]["teams"]
+        ]
+        if not supervisors:
+            return False
+        session = self.sessions[supervisors[0]]
+        session.goto(lead.url)
+        form = session.page.locator("#referral form.action-assign_to")
+        if form.count() == 0:
+            return False
+        option = form.locator("select[name=assignee] option", has_text=f"({to})")
+        if not self.run.check(
+            option.count() == 1, f"{session.name}: {to} is not offered as assignee"
+        ):
+            return False
+        done = do_action(
+            session,
+            "assign_to",
+            {"assignee": option.get_attribute("value"), "reason": "walkthrough handover"},
+            expect=f"Assigned to {to}",
+            label=f"{key}-handed-over",
+        )
+        if done:
+            self.results[session.name].actions.append(f"assign to {to}")
+            self.read_route(key)
+        return done and self.assignee_of[key] == to
+
+    def check_queue_pages(self) -> None:
+        mask = self.facts["mask"]
+        kinds = self.facts["program_lead_kinds"]
+        # Full name -> username, to read the Assignee column.
+        names = {user["name"]: name for name, user in self.facts["users"].items()}
+        stuck: dict[str, set[str]] = {}  # username -> open referrals they hold but may not work
+        for username, session in self.sessions.items():
+            result = self.results[username]
+            if not result.login_ok:
+                continue
+            shown = masked = patient_rows = 0
+            for queue in result.queues_seen:
+                session.goto(f"/desk/queues/{queue}")
+                expect_identity = self.role(username) in self.facts["lead_workers"] and (
+                    self.facts["queues"][queue] in self.facts["users"][username]["teams"]
+                )
+                for row in queue_rows(session):
+                    holder = names.get(row["assignee"])
+                    if holder and not self.may_act(holder, "claim"):
+                        stuck.setdefault(holder, set()).add(row["reference"])
+                    is_patient = "patient" in kinds.get(row["program"], [])
+                    patient_rows += is_patient
+                    if row["lead"] == mask:
+                        masked += 1
+                    else:
+                        shown += 1
+                    self.run.check(
+                        (row["lead"] != mask) == expect_identity,
+                        f"{username}: {queue} row {row['reference']} lead "
+                        f"{'shown' if row['lead'] != mask else 'masked'}, policy says "
+                        f"{'shown' if expect_identity else 'masked'}",
+                    )
+                    hidden = self.role(username) in self.facts["patient_leads_hidden_from"]
+                    self.run.check(
+                        not (is_patient and hidden),
+                        f"{username}: sees patient lead row {row['reference']}",
+                    )
+            if patient_rows and shown and self.patient_identity_allowed(username):
+                result.patient_data = f"shown ({patient_rows} patient rows)"
+            elif patient_rows:
+                result.patient_data = f"masked ({patient_rows} patient rows)"
+            else:
+                result.patient_data = "none listed"
+            if masked and not shown:
+                result.patient_data += ", all leads masked"
+        for holder, references in sorted(stuck.items()):
+            self.run.check(
+                False,
+                f"{len(references)} open referrals on the queue pages are assigned to {holder} "
+                f"({self.role(holder)}), who may not claim or work them (e.g. "
+                f"{', '.join(sorted(references)[:3])})",
+                code="assigned-to-non-worker",
+            )
+
+    def check_referral_pages(self, *, stage_label: str) -> None:
+        """Every role opens every submitted referral: found or not, masked or not, actions."""
+        mask = self.facts["mask"]
+        for username, session in self.sessions.items():
+            if not self.results[username].login_ok:
+                continue
+            for key, lead in self.leads.items():
+                if not lead.url:
+                    continue
+                queue = self.queue_of[key]
+                visible = self.may_view(username, queue, lead.kind)
+                html = session.goto(lead.url, expect_status=200 if visible else 404)
+                if not visible:
+                    self.run.check(
+                        "not found" in html.lower() and lead.family not in html,
+                        f"{username}: {lead.reference} refused but page leaks or differs",
+                    )
+                    continue
+                facts = detail_facts(session)
+                identity = self.sees_identity(username, queue, lead.kind)
+                has_mask = mask in facts["lead_values"]
+                self.run.check(
+                    (lead.family in html) == identity and has_mask != identity,
+                    f"{username}: {lead.reference} lead identity "
+                    f"{'shown' if lead.family in html else 'masked'}, policy says "
+                    f"{'shown' if identity else 'masked'}",
+                )
+                offered = offered_actions(session)
+                allowed = {a for a in self.facts["action_roles"] if self.may_act(username, a)}
+                self.run.check(
+                    offered <= allowed,
+                    f"{username}: {lead.reference} offers {sorted(offered - allowed)} "
+                    "that the policy does not allow",
+                )
+                if username in ("auditor", "owner", "rep") and key in ("trial", "product"):
+                    session.shot(f"{stage_label}-{key}")
+
+    # -- 6. the work ----------------------------------------------------------------------
+
+    def worker_for(self, key: str, preferred: str) -> str | None:
+        """Who works the referral: its assignee if set (fair assignment chose them), else the
+        preferred user. Nobody when the assignee may not claim it (already reported)."""
+        assignee = self.assignee_of.get(key, "nobody")
+        if assignee in ("", "nobody"):
+            return preferred
+        return assignee if self.may_act(assignee, "claim") else None
+
+    def timeline_has(self, session: Session, lead: Lead, steps: list[str]) -> None:
+        session.goto(lead.url)
+        timeline = detail_facts(session)["timeline"]
+        for step in steps:
+            self.run.check(
+                any(step in entry for entry in timeline),
+                f"{session.name}: timeline of {lead.reference} lacks '{step}'",
+            )
+        session.shot(f"timeline-{lead.reference}")
+
+    def note(self, key: str) -> str:
+        return f"Spoke with the lead; walkthrough note {key}-{self.leads[key].family}."
+
+    def work_trial(self) -> None:
+        lead, key = self.leads["trial"], "trial"
+        username = self.worker_for(key, "coordinator")
+        if username is None or not lead.url:
+            return
+        session, done = self.sessions[username], self.results[username].actions
+        queue = self.queue_of[key]
+        if claim_from_queue(session, queue, lead.reference):
+            done.append("claim (queue page)")
+        if self.filter_queue(session, queue, lead.reference):
+            done.append("filter queue")
+        if self.search_by_email(session, lead, found=True):
+            done.append("search by email")
+        if not open_referral(session, queue, lead.reference):
+            return
+        if do_action(
+            session,
+            "log_contact",
+            {"party": "lead", "channel": "phone", "outcome": "reached", "note": self.note(key)},
+            expect="Contact attempt (lead, phone): reached",
+            label="trial-contact",
+        ):
+            done.append("log contact")
+        if do_action(
+            session,
+            "record_prescreen",
+            {"prescreen_outcome": "eligible"},
+            expect="Prescreen outcome recorded: eligible",
+            label="trial-prescreen",
+        ):
+            done.append("record prescreen")
+        if do_action(
+            session,
+            "qualify",
+            {"note": "Meets the prescreen criteria."},
+            expect="Closed as qualified",
+            label="trial-qualified",
+        ):
+            done.append("qualify + close")
+        self.timeline_has(
+            session,
+            lead,
+            [
+                "Referral submitted",
+                "Consent recorded",
+                f"Routed to {queue}",
+                f"Claimed by {username}",
+                "Contact attempt (lead, phone): reached",
+                "Prescreen outcome recorded: eligible",
+                "Closed as qualified",
+            ],
+        )
+
+    def work_ineligible(self) -> None:
+        lead, key = self.leads["ineligible"], "ineligible"
+        username = self.worker_for(key, "coordinator")
+        if username is None or not lead.url:
+            return
+        session, done = self.sessions[username], self.results[username].actions
+        queue = self.queue_of[key]
+        if not open_referral(session, queue, lead.reference):
+            return
+        markers = f"failed markers {', '.join(lead.failed_markers)}"
+        self.run.check(
+            session.page.locator("#referral", has_text=markers).count() == 1,
+            f"{username}: the prescreen's '{markers}' is not shown to the lead's worker",
+        )
+        if do_action(session, "claim", {}, expect=f"Claimed by {username}", label="inel-claim"):
+            done.append("claim (referral page)")
+        if do_action(
+            session,
+            "record_prescreen",
+            {"prescreen_outcome": "not_eligible"},
+            expect="Prescreen outcome recorded: not eligible",
+            label="ineligible-prescreen",
+        ):
+            done.append("record prescreen (not eligible)")
+        if do_action(
+            session,
+            "disqualify",
+            {"reason_code": "criteria_not_met", "note": ""},
+            expect="Closed as not qualified",
+            label="ineligible-disqualified",
+        ):
+            done.append("disqualify + close")
+        self.timeline_has(
+            session,
+            lead,
+            [
+                f"Claimed by {username}",
+                "Prescreen outcome recorded: not eligible",
+                "Closed as not qualified",
+                "criteria_not_met",
+            ],
+        )
+
+    def filter_queue(self, session: Session, queue: str, reference: str) -> bool:
+        """The queue's filter form, as a user fills it: stage "In progress", Filter."""
+        page = session.page
+        session.goto(f"/desk/queues/{queue}")
+        page.select_option("#id_stage", "in_progress")
+        page.locator("form.desk-filters button[type=submit]").click()
+        page.wait_for_url("**stage=in_progress**")
+        session.snapshot()
+        rows = queue_rows(session)
+        ok = self.run.check(
+            any(row["reference"] == reference for row in rows)
+            and all(row["stage"].startswith("In progress") for row in rows),
+            f"{session.name}: filtering {queue} by stage did not list {reference} alone with "
+            "its stage",
+        )
+        return ok and self.run.check(
+            "size=25" in page.url, f"{session.name}: the filter form changed the page size"
+        )
+
+    def search_by_email(self, session: Session, lead: Lead, *, found: bool) -> bool:
+        """The search box with the lead's email: only patient-data roles may find by it."""
+        page = session.page
+        session.goto("/desk/")
+        page.fill("#desk-search-q", lead.email)
+        page.locator("form.desk-search button[type=submit]").click()
+        page.wait_for_url("**/desk/search")
+        # Not kept for the leak scan: the form shows the email the user typed, which is no
+        # leak; what was found must be.
+        results = page.locator("table.results").all_inner_texts()
+        self.run.check(
+            found or not any(lead.family in text for text in results),
+            f"{session.name}: search by email shows {lead.reference}'s name",
+        )
+        hits = page.locator("table.results a", has_text=lead.reference).count()
+        return self.run.check(
+            hits == (1 if found else 0),
+            f"{session.name}: search by {lead.reference}'s email found {hits}, policy says "
+            f"{1 if found else 0}",
+        )
+
+    def search_refused(self) -> None:
+        """Roles that may not see patient data find nothing by a patient's email."""
+        lead = self.leads["trial"]
+        for username, session in self.sessions.items():
+            if self.results[username].login_ok and not self.patient_identity_allowed(username):
+                self.search_by_email(session, lead, found=False)
+
+    def reject_question(self) -> None:
+        lead, key = self.leads["rejected"], "rejected"
+        session, done = self.sessions["reviewer"], self.results["reviewer"].actions
+        if not lead.url or not open_referral(session, self.queue_of[key], lead.reference):
+            return
+        if do_action(
+            session,
+            "reject_review",
+            {"reason": "Outside the scope of the program."},
+            expect="Medical review rejected",
+            label="rejected",
+        ):
+            done.append("reject review")
+        self.timeline_has(
+            session,
+            lead,
+            ["Medical review requested", "Medical review rejected", "Closed as not qualified"],
+        )
+
+    def review_question(self) -> None:
+        lead, key = self.leads["question"], "question"
+        session, done = self.sessions["reviewer"], self.results["reviewer"].actions
+        if not lead.url or not open_referral(session, self.queue_of[key], lead.reference):
+            return
+        if do_action(
+            session,
+            "approve_review",
+            {"note": "Reviewed: the standard response may go."},
+            expect="Medical review approved",
+            label="question-approved",
+        ):
+            done.append("approve review")
+        # The approval queues it again, maybe for someone else: read the new assignee.
+        facts = detail_facts(session)["facts"]
+        self.queue_of[key] = facts.get("Queue", self.queue_of[key])
+        self.assignee_of[key] = facts.get("Assigned to", "")
+        self.run.log(
+            f"  {lead.reference} after review: {facts.get('Stage')}, queue {self.queue_of[key]}, "
+            f"assigned to {self.assignee_of[key]}"
+        )
+        self.workable(key)
+
+    def work_question(self) -> None:
+        lead, key = self.leads["question"], "question"
+        username = self.worker_for(key, "specialist")
+        if username is None or not lead.url:
+            return
+        session, done = self.sessions[username], self.results[username].actions
+        queue = self.queue_of[key]
+        if not open_referral(session, queue, lead.reference):
+            return
+        if do_action(
+            session, "claim", {}, expect=f"Claimed by {username}", label="question-claimed"
+        ):
+            done.append("claim (referral page)")
+        if do_action(
+            session,
+            "log_contact",
+            {"party": "lead", "channel": "email", "outcome": "reached", "note": self.note(key)},
+            expect="Contact attempt (lead, email): reached",
+            label="question-contact",
+        ):
+            done.append("log contact")
+        if refuse_action(
+            session, "disqualify", {}, error="Choose a reason code", label="question-refused"
+        ):
+            done.append("refused disqualify shows its error")
+        if do_action(
+            session,
+            "disqualify",
+            {"reason_code": "request_out_of_scope", "note": "Answered by the standard letter."},
+            expect="Closed as not qualified",
+            label="question-disqualified",
+        ):
+            done.append("disqualify + close")
+        self.timeline_has(
+            session,
+            lead,
+            [
+                "Referral submitted",
+                "Medical review requested",
+                "Medical review approved",
+                f"Claimed by {username}",
+                "Contact attempt (lead, email): reached",
+                "Closed as not qualified",
+                "request_out_of_scope",
+            ],
+        )
+
+    def work_product(self) -> None:
+        lead, key = self.leads["product"], "product"
+        username = self.worker_for(key, "rep")
+        if username is None or not lead.url:
+            return
+        session, done = self.sessions[username], self.results[username].actions
+        queue = self.queue_of[key]
+        if not open_referral(session, queue, lead.reference):
+            return
+        if do_action(session, "claim", {}, expect=f"Claimed by {username}", label="product-claim"):
+            done.append("claim (referral page)")
+        if do_action(
+            session,
+            "log_contact",
+            {"party": "lead", "channel": "phone", "outcome": "declined", "note": self.note(key)},
+            expect="Contact attempt (lead, phone): declined",
+            label="product-contact",
+        ):
+            done.append("log contact")
+        if do_action(
+            session,
+            "close",
+            {"outcome": "declined", "reason_code": "lead_declined", "note": "No meeting wanted."},
+            expect="Closed as declined",
+            label="product-closed",
+        ):
+            done.append("close (declined)")
+        self.timeline_has(
+            session,
+            lead,
+            [f"Claimed by {username}", "Contact attempt (lead, phone): declined", "lead_declined"],
+        )
+
+    def work_support_without_js(self) -> None:
+        lead, key = self.leads["support"], "support"
+        username = self.worker_for(key, "agent")
+        if username is None or not lead.url:
+            return
+        session, done = self.sessions[username], self.results[username].actions
+        tag = "" if session.javascript else " (no JS)"
+        queue = self.queue_of[key]
+        if claim_from_queue(session, queue, lead.reference):
+            done.append(f"claim (queue page){tag}")
+            self.run.check(
+                session.page.get_by_text(f"You claimed {lead.reference}.").count() == 1
+                or session.javascript,
+                f"{username}: no 'You claimed' message after a plain-post claim",
+            )
+        if not open_referral(session, queue, lead.reference):
+            return
+        if do_action(
+            session,
+            "log_contact",
+            {"party": "lead", "channel": "phone", "outcome": "reached", "note": self.note(key)},
+            expect="Contact attempt (lead, phone): reached",
+            label="support-contact",
+        ):
+            done.append(f"log contact{tag}")
+        if refuse_action(session, "close", {}, error="Choose an outcome", label="support-refused"):
+            done.append(f"refused close shows its error{tag}")
+        if do_action(
+            session, "qualify", {"note": ""}, expect="Closed as qualified", label="support-closed"
+        ):
+            done.append(f"qualify + close{tag}")
+        self.timeline_has(
+            session,
+            lead,
+            [
+                f"Claimed by {username}",
+                "Contact attempt (lead, phone): reached",
+                "Closed as qualified",
+            ],
+        )
+
+    def auditor_reads_the_work(self) -> None:
+        """After the work: the auditor sees every step but no lead identity and no notes."""
+        session = self.sessions.get("auditor")
+        if session is None or not self.results["auditor"].login_ok:
+            return
+        for key, lead in self.leads.items():
+            if not lead.url:
+                continue
+            html = session.goto(lead.url)
+            self.run.check(
+                self.note(key) not in html and "walkthrough note" not in html,
+                f"auditor: the free-text contact note of {lead.reference} is shown",
+            )
+            self.run.check(
+                "Closed as" in html, f"auditor: {lead.reference} timeline lacks its outcome"
+            )
+            self.run.check(offered_actions(session) == set(), "auditor: actions offered")
+            session.shot(f"audited-{key}")
+
+    # -- 7. leaks ---------------------------------------------------------------------------
+
+    def check_leaks(self) -> None:
+        patients = [lead for lead in self.all_leads if lead.kind == "patient" and lead.reference]
+        for username, session in self.sessions.items():
+            if self.patient_identity_allowed(username):
+                continue
+            for lead in patients:
+                markers = ", ".join(lead.failed_markers)
+                for value in [*lead.identity, *([f"markers {markers}"] if markers else [])]:
+                    hits = sum(value in html for html in session.pages_html)
+                    self.run.check(
+                        hits == 0,
+                        f"{username}: patient identity '{value}' of {lead.reference} "
+                        f"appeared on {hits} page(s)",
+                    )
+
+    def close(self) -> None:
+        for session in [*self.sessions.values(), self.referrer]:
+            if session is not None:
+                session.close()
+
+
+# --- setup and teardown ------------------------------------------------------------------------
+
+
+def refdesk(env: dict, *args: str, timeout: float) -> str:
+    completed = subprocess.run(
+        [sys.executable, "-m", "refdesk", *args],
+        env=env,
+        cwd=env["REFDESK_DATA_DIR"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"refdesk {' '.join(args)} failed:\n{completed.stderr[-3000:]}")
+    return completed.stdout
+
+
+def start_server(env: dict, port: int, log_path: Path) -> subprocess.Popen:
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "refdesk", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=env["REFDESK_DATA_DIR"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the worker and granian stop with it
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited early; see {log_path}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=2)
+            return process
+        except OSError:
+            time.sleep(0.3)
+    stop_server(process)
+    raise RuntimeError("the server did not answer within 30 s")
+
+
+def stop_server(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
+def print_summary(walk: Walkthrough, run: Run) -> None:
+    headers = ("role", "user", "login", "queues", "= policy", "patient data", "actions done")
+    rows = []
+    for result in walk.results.values():
+        same = result.login_ok and result.queues_seen == result.queues_expected
+        rows.append(
+            (
+                result.role,
+                result.username,
+                "ok" if result.login_ok else "FAILED",
+                str(len(result.queues_seen)),
+                "yes" if same else "NO",
+                result.patient_data,
+                textwrap.wrap(", ".join(result.actions), width=60) or ["-"],
+            )
+        )
+    widths = [max(len(str(row[i])) for row in (headers, *rows)) for i in range(len(headers) - 1)]
+    widths.append(max(len(part) for row in rows for part in row[-1]))
+    line = "  ".join(f"{{:<{width}}}" for width in widths)
+    print()
+    print(line.format(*headers).rstrip())
+    print(line.format(*("-" * width for width in widths)))
+    for *cells, actions in rows:
+        print(line.format(*cells, actions[0]).rstrip())
+        for more in actions[1:]:  # the actions column wraps
+            print(line.format(*([""] * len(cells)), more).rstrip())
+    print()
+    for result in walk.results.values():
+        seen = ", ".join(result.queues_seen) or "(none)"
+        print(f"queues of {result.username}: {seen}")
+        if result.queues_seen != result.queues_expected:
+            print(f"  policy says: {', '.join(result.queues_expected) or '(none)'}")
+    for lead in walk.leads.values():
+        reference = lead.reference or "(not submitted)"
+        print(f"referral {reference}: {lead.program}, {lead.request_type}")
+    print(f"screenshots: {run.shot_dir} ({run.shots})")
+    if run.failures:
+        print(f"\n{len(run.failures)} FAILURE(S):")
+        for failure in run.failures:
+            print(f"  - {failure}")
+    else:
+        print("\nOK: every check passed.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--screenshots", default=None, help="directory for the screenshots")
+    parser.add_argument("--timeout", type=int, default=240, help="seconds for the whole run")
+    parser.add_argument("--referrals", type=int, default=100, help="demo referrals to create")
+    parser.add_argument("--chromium", default=CHROMIUM, help="the Chromium executable")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (database, log)")
+    parser.add_argument("--report", default=None, help="write the findings as JSON here")
+    parser.add_argument("--no-screenshots", action="store_true", help="faster: no screenshots")
+    args = parser.parse_args(argv)
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("Playwright is missing: .venv/bin/pip install -e '.[e2e]'", file=sys.stderr)
+        return 2
+    if not Path(args.chromium).exists():
+        print(f"No Chromium at {args.chromium} (apt-get install chromium)", file=sys.stderr)
+        return 2
+
+    tmp = Path(tempfile.mkdtemp(prefix="refdesk-e2e-"))
+    args.screenshots = args.screenshots or str(tmp / "screenshots")
+    run = Run(args)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = bench_environment("sqlite", tmp, pg_db="")
+    env.update(DJANGO_SETTINGS_MODULE="refdesk.settings.base", REFDESK_BASE_URL=base)
+
+    def on_alarm(signum, frame):
+        raise Timeout(f"the walkthrough took longer than {args.timeout} s")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(args.timeout)
+    server = walk = None
+    started = time.monotonic()
+    try:
+        run.step(f"1. environment in {tmp}")
+        # Static files (the pages need their manifest) are collected meanwhile: no database.
+        static = subprocess.Popen(
+            [sys.executable, "-m", "refdesk", "collectstatic", "--no-input", "--verbosity", "0"],
+            env=env,
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+        )
+        refdesk(env, "migrate", "--no-input", "--verbosity", "0", timeout=120)
+        demo_output = refdesk(env, "demo", "--referrals", str(args.referrals), timeout=180)
+        if static.wait(timeout=120) != 0:
+            raise RuntimeError("refdesk collectstatic failed")
+        logins, links = parse_demo_output(demo_output)
+        run.check(len(logins) >= 8, f"demo printed {len(logins)} logins, expected 8")
+        run.check(len(links) == 3, f"demo printed {len(links)} intake links, expected 3")
+        run.log(f"   demo logins: {', '.join(login.username for login in logins)}")
+        facts_output = refdesk(env, "shell", "--no-imports", "-c", FACTS_CODE, timeout=60)
+        facts = json.loads(facts_output.split("FACTS ", 1)[1])
+        run.step(f"2. server on {base}")
+        server = start_server(env, port, tmp / "server.log")
+        walk = Walkthrough(run, facts, logins, links, base)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=args.chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
+            )
+            try:
+                run.step("3. every demo role logs in")
+                walk.login_everyone(browser)
+                run.step("4. referrals through the public intake pages")
+                walk.submit_referrals(browser)
+                walk.locate_all()
+                run.step("5. what each role sees: queues, lead data, referral pages, actions")
+                walk.check_queue_pages()
+                walk.check_referral_pages(stage_label="before")
+                run.step("6. working the referrals")
+                walk.work_trial()
+                walk.work_ineligible()
+                walk.search_refused()
+                walk.review_question()
+                walk.reject_question()
+                walk.work_question()
+                walk.work_product()
+                walk.work_support_without_js()
+                walk.auditor_reads_the_work()
+                walk.check_referral_pages(stage_label="after")
+                walk.check_leaks()
+            finally:
+                walk.close()
+                browser.close()
+    except Timeout as error:
+        run.check(False, str(error))
+    except Exception as error:  # noqa: BLE001 (reported, then the summary and cleanup)
+        run.check(False, f"walkthrough aborted: {type(error).__name__}: {error}")
+    finally:
+        signal.alarm(0)
+        stop_server(server)
+    if walk is not None:
+        print_summary(walk, run)
+    if args.report:
+        findings = [
+            {"code": code, "message": message}
+            for code, message in zip(run.codes, run.failures, strict=True)
+        ]
+        Path(args.report).write_text(json.dumps({"failures": findings}, indent=2))
+    print(f"took {time.monotonic() - started:.0f} s")
+    if args.keep or run.failures:
+        print(f"kept {tmp} (server.log, database)")
+    else:  # everything but the screenshots
+        for path in tmp.iterdir():
+            if path != Path(args.screenshots):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return 1 if run.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
