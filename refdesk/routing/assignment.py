@@ -1,19 +1,25 @@
 """Assignment: who works a queued referral. ``referral_assign`` and ``referral_claim``.
 
-Fair by construction: the least-loaded active, available member of the queue's team gets the
-next referral. Load is the number of open referrals assigned to a person; ties go in turn (the
-member whose last automatic assignment is oldest first, then the earliest account), so equal
-members take turns. Away members (``TeamMembership.available = False``) and deactivated users
-are never chosen; with nobody left, the referral waits in its queue unassigned and is counted by
-``unassigned_counts_by_queue``.
+Fair by construction: the least-loaded active, available member of the queue's team whose role
+may work the lead (``policy.assignee_roles``: never a supervisor or auditor who is also in the
+team, never a commercial rep for a patient lead) gets the next referral. Load is the number of
+open referrals assigned to a person; ties go in turn (the member whose last automatic
+assignment is oldest first, then the earliest account), so equal members take turns. Away
+members (``TeamMembership.available = False``) and deactivated users are never chosen; with
+nobody left, the referral waits in its queue unassigned and is counted by
+``unassigned_counts_by_queue``. A supervisor may also give a referral to a member they choose
+(``routing.handover``), under the same rule.
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from refdesk.accounts import policy
 from refdesk.accounts.models import User
 from refdesk.audit.services import audit_record
 from refdesk.core import sql
@@ -25,28 +31,43 @@ from refdesk.intake.models import Referral
 LOAD_STAGES = (Stage.QUEUED, Stage.IN_PROGRESS, Stage.SCHEDULED, Stage.AWAITING_REVIEW)
 
 
-# Runs on every intake: SQL written once. Each member's open load is a seek on the
-# (assigned_to, stage) index, so it stays cheap however many referrals the desk holds.
+# Runs on every intake: SQL written once (per kind of lead). Each member's open load is a seek on
+# the (assigned_to, stage) index, so it stays cheap however many referrals the desk holds.
 _CANDIDATES = (
     "SELECT m.user_id, u.username FROM accounts_teammembership m "
     "JOIN accounts_user u ON u.id = m.user_id "
-    "WHERE m.team_id = %s AND m.available = %s AND u.is_active = %s "
+    "WHERE m.team_id = %s AND m.available = %s AND u.is_active = %s AND u.role IN ({roles}) "
     "ORDER BY (SELECT COUNT(*) FROM intake_referral r "
     "WHERE r.assigned_to_id = m.user_id AND r.stage IN ({stages})), "
     "m.last_assigned_at IS NOT NULL, m.last_assigned_at, m.user_id"
-).format(stages=", ".join(["%s"] * len(LOAD_STAGES)))
+)
 
 
-def assignment_candidates(queue) -> list[User]:
-    """The queue team's active, available members, best candidate first.
+@cache
+def _candidates_query(lead_kind: str) -> tuple[str, list]:
+    """The candidates' SQL for this kind of lead and its parameters after the team id."""
+    roles = sorted(policy.assignee_roles(lead_kind=lead_kind))
+    sql_text = _CANDIDATES.format(
+        roles=", ".join(["%s"] * len(roles)), stages=", ".join(["%s"] * len(LOAD_STAGES))
+    )
+    return sql_text, [True, True, *roles, *LOAD_STAGES]
+
+
+def _candidate_rows(team_id: int, lead_kind: str, *, limit: int | None = None) -> list[tuple]:
+    sql_text, params = _candidates_query(lead_kind)
+    with connection.cursor() as cursor:
+        cursor.execute(sql_text + (f" LIMIT {int(limit)}" if limit else ""), [team_id, *params])
+        return cursor.fetchall()
+
+
+def assignment_candidates(queue, *, lead_kind: str) -> list[User]:
+    """The queue team's active, available members who may work such a lead, best first.
 
     Order: fewest open referrals assigned, then the one whose last automatic assignment in this
     team is oldest (never assigned first), so equal members take turns; then the oldest account,
     so the choice is deterministic.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(_CANDIDATES, [queue.team_id, True, True, *LOAD_STAGES])
-        ids = [row[0] for row in cursor.fetchall()]
+    ids = [row[0] for row in _candidate_rows(queue.team_id, lead_kind)]
     if not ids:
         return []
     users = User.objects.in_bulk(ids)
@@ -64,11 +85,10 @@ def referral_assign(*, referral: Referral, actor) -> User | None:
     """
     if referral.stage != Stage.QUEUED or referral.assigned_to_id or referral.queue_id is None:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(_CANDIDATES + " LIMIT 1", [referral.queue.team_id, True, True, *LOAD_STAGES])
-        row = cursor.fetchone()
-    if row is None:
+    rows = _candidate_rows(referral.queue.team_id, referral.lead_kind, limit=1)
+    if not rows:
         return None
+    row = rows[0]
     user_id, now = row[0], timezone.now()
     updated = sql.update(
         referral,

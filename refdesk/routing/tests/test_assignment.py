@@ -53,6 +53,18 @@ def test_an_inactive_user_or_an_away_member_is_never_chosen():
     assert {r.assigned_to.username for r in referrals} == {"ana"}
 
 
+def test_work_goes_only_to_members_whose_role_works_the_lead():
+    """A supervisor in the team is not a worker, and a commercial rep never gets a patient lead
+    (they may not even see one): with only them in the team, the referral waits unassigned."""
+    staff("olga", Role.PROGRAM_OWNER, "clinical-ops")
+    staff("cody", Role.COMMERCIAL_REP, "clinical-ops")
+    waiting = submit("trial-prescreening", trial(0))
+    assert waiting.assigned_to is None
+    ana = coordinator("ana")
+    referrals = [submit("trial-prescreening", trial(n)) for n in range(1, 5)]
+    assert {r.assigned_to for r in referrals} == {ana}
+
+
 def test_with_nobody_available_the_referral_waits_unassigned_and_is_counted():
     coordinator("cai", available=False)
     referrals = [submit("trial-prescreening", trial(n)) for n in range(3)]

@@ -13,6 +13,7 @@ import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from refdesk.accounts.choices import Role
 from refdesk.accounts.models import Team, TeamMembership, User
 from refdesk.intake.services import Submission, referral_submit
 from refdesk.routing.audit_report import routing_audit
@@ -87,7 +88,7 @@ def month():
     _at(MAR, org, _support("helpline_callback", 4))
     e1 = _at(MAR, colleague, _education(5, therapy_area=""))  # no area: the default route
     # From now on medical affairs has someone to assign work to; patient services never does.
-    reviewer = User.objects.create(username="ines.medinfo")
+    reviewer = User.objects.create(username="ines.medinfo", role=Role.MEDICAL_AFFAIRS_SPECIALIST)
     TeamMembership.objects.create(team=Team.objects.get(slug="medical-affairs"), user=reviewer)
     _at(MAR, colleague, _education(6, therapy_area="oncology"))
     _reroute(datetime(2026, 3, 10, 16, tzinfo=UTC), f1, "patient-services", CALL_BACK_ONLY)
