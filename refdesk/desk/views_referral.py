@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404
@@ -247,14 +248,19 @@ def referral_action(request, public_id: uuid.UUID, action: str):
     except ApplicationError as error:
         referral = referral_get_for_user(user=request.user, public_id=public_id)
         return render_detail(request, referral, error=error)
-    if is_htmx(request):
-        # The action may have taken the referral out of the user's sight (a re-route to
-        # another team): then the page says so instead of showing stale data.
-        try:
-            referral = referral_get_for_user(user=request.user, public_id=public_id)
-        except Http404:
+    # The action may have taken the referral out of the user's sight (a re-route to another
+    # team): then say so instead of showing stale data or a "Not Found" page.
+    try:
+        updated = referral_get_for_user(user=request.user, public_id=public_id)
+    except Http404:
+        if is_htmx(request):
             return render(request, "desk/_referral_gone.html", {})
-        return render_detail(request, referral)
+        messages.success(
+            request, f"Done. {referral.reference} has left your queues, so it is no longer shown."
+        )
+        return redirect(reverse("desk:queues"))
+    if is_htmx(request):
+        return render_detail(request, updated)
     return redirect(reverse("desk:referral_detail", kwargs={"public_id": public_id}))
 
 

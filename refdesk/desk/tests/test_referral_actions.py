@@ -275,6 +275,22 @@ def test_reroute_needs_a_reason_and_moves_the_referral(client, queued):
     assert events(referral, "referral.rerouted")[0].reason == "wrong team"
 
 
+def test_rerouting_away_as_a_plain_post_lands_on_the_queues_with_a_message(client, queued):
+    """Without JavaScript the post redirects back to the referral page, which is now "Not
+    Found" for this user: the action looked failed (found in a browser walkthrough)."""
+    user, referral = queued
+    response = login(client, user).post(
+        action_url(referral, "reroute"),
+        {"queue": "patient-access", "reason": "wrong team"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == "/desk/"
+    page = response.content.decode()
+    assert f"{referral.reference} has left your queues" in page
+    assert fresh(referral).queue.slug == "patient-access"
+
+
 def test_rerouting_away_through_htmx_says_the_referral_left_the_users_queues(client, queued):
     user, referral = queued
     response = login(client, user).post(
