@@ -308,6 +308,12 @@ def main() -> None:
         "--load-processes", type=int, default=4, help="python load: client processes"
     )
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk load: threads")
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=None,
+        help="server processes (default: what `refdesk serve` chooses)",
+    )
     parser.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--count", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -329,7 +335,8 @@ def main() -> None:
         port = free_port()
         server = subprocess.Popen(
             [PYTHON, "-m", "refdesk", "serve", "--no-worker", "--host", "127.0.0.1"]
-            + ["--port", str(port)],
+            + ["--port", str(port)]
+            + (["--workers", str(options.server_workers)] if options.server_workers else []),
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,

@@ -15,7 +15,7 @@ from refdesk.audit.services import audit_batch
 from refdesk.core import sql
 from refdesk.core.errors import Conflict
 from refdesk.intake.models import Referral
-from refdesk.intake.services import Submission, referral_submit
+from refdesk.intake.services import Submission, referral_prepare, referral_submit
 from refdesk.referrers.models import PartnerKey
 from refdesk.routing.selectors import route_summary
 
@@ -77,6 +77,8 @@ def partner_referral_submit(
         record = _replay(partner_key=partner_key, key=idempotency_key, fingerprint=fingerprint)
         if record is not None:
             return record.response_status, record.response_body, True
+    # Validation first, outside the write transaction (nothing to write if it fails).
+    prepared = referral_prepare(referrer=partner_key.referrer, submission=submission, method="api")
     try:
         # The audit batch spans the idempotency insert too, so the audit chain is written (and
         # its head locked) as the very last step before commit: on PostgreSQL that lock
@@ -88,6 +90,7 @@ def partner_referral_submit(
                 method="api",
                 actor=partner_key,
                 client_ref="",
+                prepared=prepared,
             )
             body = referral_created_body(result.referral)
             if idempotency_key:

@@ -231,7 +231,7 @@ def _check_consent(
 # (program, email_index | phone_index, received_at), whatever the planner's statistics say (an OR
 # of the two lets SQLite without ANALYZE scan the program's whole window instead).
 _DUPLICATE_BRANCH = (
-    "SELECT id, public_id, reference, received_at FROM intake_referral "
+    "SELECT id, received_at FROM intake_referral "
     "WHERE program_id = %s AND {column} = %s AND received_at >= %s "
     "AND duplicate_of_id IS NULL AND outcome <> %s"
 )
@@ -247,8 +247,12 @@ def _find_duplicate(*, program_id: int, emails: str, phones: str, since: datetim
             params += [program_id, value, since_db, Outcome.ENTERED_IN_ERROR]
     if not branches:
         return None
-    sql = " UNION ALL ".join(branches) + " ORDER BY received_at LIMIT 1"
-    return next(iter(Referral.objects.raw(sql, params)), None)
+    statement = " UNION ALL ".join(branches) + " ORDER BY received_at LIMIT 1"
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        row = cursor.fetchone()
+    # Most referrals are new: only a duplicate pays for loading the original.
+    return None if row is None else Referral.objects.get(pk=row[0])
 
 
 def _unused_reference() -> str:
@@ -274,28 +278,34 @@ def consent_text_hash(definition: ProgramDefinition, version: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def referral_submit(
-    *,
-    referrer: Referrer,
-    submission: Submission,
-    method: str,
-    actor,
-    client_ref: str = "",
-    received_at: datetime | None = None,
-) -> SubmitResult:
-    """Accept one referral, or raise ``ValidationFailed`` having written nothing.
+@dataclass(frozen=True)
+class PreparedSubmission:
+    """A submission checked against its program and ready to store (``referral_prepare``)."""
 
-    1. Refuse an inactive referrer or source (403); a known ``client_ref`` returns the original.
-    2. Validate against the program's active version; collect missing items.
-    3. In one transaction: the referral (lead data encrypted, blind indexes), its consent record
-       (text version and hash), duplicate linkage, and the audit events.
+    referrer: Referrer
+    method: str
+    version: ProgramVersion
+    definition: ProgramDefinition
+    lead: dict[str, Any]
+    answers: dict[str, Any]
+    missing: list[str]
+    emails: str
+    phones: str
+    utm: dict[str, str]
+
+
+def referral_prepare(
+    *, referrer: Referrer, submission: Submission, method: str
+) -> PreparedSubmission:
+    """Check a submission without writing anything; raise ``PermissionDenied`` (inactive
+    referrer or source, a method the source does not use) or ``ValidationFailed``.
+
+    Callers that hold a write transaction for other reasons (the partner API) prepare first,
+    so validation, normalisation and blind indexing happen outside it: on SQLite the write
+    lock is then held only for the writes.
     """
     if not referrer.active or not referrer.source.active:
         raise PermissionDenied("this referrer may no longer refer", code="referrer_inactive")
-    if client_ref:
-        existing = Referral.objects.filter(referrer=referrer, client_ref=client_ref).first()
-        if existing is not None:
-            return SubmitResult(existing, created=False)
     # Read the active version now, not through a cached referrer: a program applied a moment
     # ago must handle the next referral. Only the small columns: the definition itself comes
     # from the per-version cache.
@@ -314,31 +324,58 @@ def referral_submit(
     lead, answers, missing, errors = _check_submission(definition, referrer, submission)
     if errors:
         raise ValidationFailedError(errors)
-
-    now = timezone.now()
-    received_at = received_at or now
     country = lead.get("country") or "US"
-    emails, phones = email_index(lead.get("email")), phone_index(lead.get("phone"), country)
-    utm = {key: str(submission.utm.get(key, ""))[:100] for key in UTM_FIELDS}
+    return PreparedSubmission(
+        referrer=referrer,
+        method=method,
+        version=version,
+        definition=definition,
+        lead=lead,
+        answers=answers,
+        missing=missing,
+        emails=email_index(lead.get("email")),
+        phones=phone_index(lead.get("phone"), country),
+        utm={key: str(submission.utm.get(key, ""))[:100] for key in UTM_FIELDS},
+    )
+
+
+def referral_submit(
+    *,
+    referrer: Referrer,
+    submission: Submission,
+    method: str,
+    actor,
+    client_ref: str = "",
+    received_at: datetime | None = None,
+    prepared: PreparedSubmission | None = None,
+) -> SubmitResult:
+    """Accept one referral, or raise ``ValidationFailed`` having written nothing.
+
+    1. Refuse an inactive referrer or source (403); a known ``client_ref`` returns the original.
+    2. Validate against the program's active version; collect missing items
+       (``referral_prepare``, unless ``prepared`` is given for this referrer and method).
+    3. In one transaction: the referral (lead data encrypted, blind indexes), its consent record
+       (text version and hash), duplicate linkage, routing, and the audit events.
+    """
+    if client_ref:
+        existing = Referral.objects.filter(referrer=referrer, client_ref=client_ref).first()
+        if existing is not None:
+            return SubmitResult(existing, created=False)
+    if prepared is None:
+        prepared = referral_prepare(referrer=referrer, submission=submission, method=method)
+    elif prepared.referrer.pk != referrer.pk or prepared.method != method:
+        raise ValueError("prepared for another referrer or method")
+    received_at = received_at or timezone.now()
     try:
         # A savepoint is needed only to survive the unique client_ref race below; the audit
         # batch writes the chain at the end, so the chain lock is held only until commit.
         with transaction.atomic(savepoint=bool(client_ref)), audit_batch():
             return _write(
-                referrer=referrer,
                 submission=submission,
-                method=method,
                 actor=actor,
                 client_ref=client_ref,
                 received_at=received_at,
-                version=version,
-                definition=definition,
-                lead=lead,
-                answers=answers,
-                missing=missing,
-                emails=emails,
-                phones=phones,
-                utm=utm,
+                prepared=prepared,
             )
     except IntegrityError:
         # A concurrent retry with the same client_ref won the race: answer with its referral.
@@ -350,21 +387,22 @@ def referral_submit(
 
 def _write(
     *,
-    referrer,
-    submission,
-    method,
+    submission: Submission,
     actor,
-    client_ref,
-    received_at,
-    version,
-    definition,
-    lead,
-    answers,
-    missing,
-    emails,
-    phones,
-    utm,
+    client_ref: str,
+    received_at: datetime,
+    prepared: PreparedSubmission,
 ) -> SubmitResult:
+    p = prepared
+    referrer, method, version, definition = p.referrer, p.method, p.version, p.definition
+    lead, answers, missing, emails, phones, utm = (
+        p.lead,
+        p.answers,
+        p.missing,
+        p.emails,
+        p.phones,
+        p.utm,
+    )
     window = timedelta(days=definition.duplicates.window_days)
     original = _find_duplicate(
         program_id=version.program_id, emails=emails, phones=phones, since=received_at - window

@@ -52,3 +52,73 @@ def test_a_second_writer_starts_as_soon_as_the_first_commits():
     for thread in threads:
         thread.join(10)
     assert order == ["first begins", "first commits", "second begins"]
+
+
+# --- across processes: the flock beside the database file --------------------------------------
+
+LOCK_PROBE = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except BlockingIOError:
+    print("held")
+else:
+    print("free")
+"""
+
+
+def _lock_state(path: str) -> str:
+    """What another process finds: is the writer lock held?"""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", LOCK_PROBE, path], capture_output=True, text=True, timeout=30
+    )
+    return done.stdout.strip()
+
+
+def _file_database(tmp_path):
+    from refdesk.core.sqlite3.base import DatabaseWrapper
+
+    settings_dict = {**connection.settings_dict, "NAME": str(tmp_path / "shared.sqlite3")}
+    return DatabaseWrapper(settings_dict, alias="writer-queue-test")
+
+
+def test_the_lock_file_sits_beside_a_database_file_and_memory_has_none():
+    from refdesk.core.sqlite3.base import writer_lock_path
+
+    assert writer_lock_path("/data/refdesk.sqlite3") == "/data/refdesk.sqlite3-writer.lock"
+    assert writer_lock_path("file:/data/x.db?mode=rwc") == "/data/x.db-writer.lock"
+    assert writer_lock_path(":memory:") is None
+    assert writer_lock_path("file:memorydb_default?mode=memory&cache=shared") is None
+
+
+def test_other_processes_see_the_writer_lock_held_until_commit(tmp_path):
+    database = _file_database(tmp_path)
+    lock = str(tmp_path / "shared.sqlite3-writer.lock")
+    try:
+        database.ensure_connection()
+        # What transaction.atomic() does first: BEGIN IMMEDIATE, which takes both locks.
+        database.set_autocommit(False, force_begin_transaction_with_broken_autocommit=True)
+        assert _lock_state(lock) == "held"
+        database.commit()
+        assert _lock_state(lock) == "free"
+        database.set_autocommit(True)
+    finally:
+        database.close()
+
+
+def test_a_rollback_releases_the_writer_lock_for_other_processes(tmp_path):
+    database = _file_database(tmp_path)
+    lock = str(tmp_path / "shared.sqlite3-writer.lock")
+    try:
+        database.ensure_connection()
+        database.set_autocommit(False, force_begin_transaction_with_broken_autocommit=True)
+        assert _lock_state(lock) == "held"
+        database.rollback()
+        assert _lock_state(lock) == "free"
+        database.set_autocommit(True)
+    finally:
+        database.close()
