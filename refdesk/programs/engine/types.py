@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime
 from typing import Any, Literal
+
+
+def plain(value: Any) -> Any:
+    """``dataclasses.asdict`` without its deep copies: dataclasses become dicts, lists and tuples
+    keep their type, and leaf values (str, int, datetime: all immutable here) are shared. Runs
+    on every routing decision (intake's hot path), where asdict's copying cost more than the
+    decision itself."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return type(value)(plain(item) for item in value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    return value
+
 
 ConsentState = Literal["granted", "not_granted", "withdrawn", "not_required"]
 CheckStatus = Literal["met", "not_met", "unknown"]
@@ -35,7 +50,7 @@ class Facts:
     preferred_contact: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = plain(self)
         data["received_at"] = self.received_at.isoformat()
         data["consent_channels"] = list(self.consent_channels)
         return data
@@ -87,6 +102,6 @@ class Decision:
     explanation: tuple[str, ...]  # human sentences, no patient values
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = plain(self)
         data["first_response_due"] = self.first_response_due.isoformat()
         return data

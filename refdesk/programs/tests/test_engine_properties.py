@@ -154,3 +154,17 @@ def test_facts_of_the_wrong_types_are_decided():
         decision = decide(definition, weird, version=1)
         assert not decision.eligible
         assert "time of receipt is unknown" in decision.explanation[-1]
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(facts=facts_strategy, which=st.integers(0, 2))
+def test_plain_converts_decisions_and_facts_exactly_as_asdict(facts, which):
+    from dataclasses import asdict
+
+    from refdesk.programs.engine.types import plain
+
+    decision = decide(definitions()[which], facts, version=3)
+    assert plain(decision) == asdict(decision)
+    assert plain(facts) == asdict(facts)
+    # The same container types (tuples stay tuples), not only equal values.
+    assert type(plain(decision)["route"]["flags"]) is type(decision.route.flags)
