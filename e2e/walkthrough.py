@@ -224,6 +224,8 @@ WORKER = {
     "product": "rep",
     "support": "agent",
 }
+# Six referrals = 18 intake requests (form, post, thank-you page): the public pages allow 20 a
+# minute from one address, and the walkthrough is one address.
 # This user works without JavaScript: every action a plain form post, no htmx.
 NO_JS_USER = "agent"
 # ECOG 3 and active brain metastases: the prescreen is not eligible on these two markers.
@@ -296,10 +298,8 @@ class Session:
     def _on_response(self, response) -> None:
         path = response.url.split("://", 1)[-1].split("/", 1)[-1]
         path = "/" + path
-        if response.status >= 500:
+        if response.status >= 500 or response.status in (403, 429):
             self.run.check(False, f"{self.name}: HTTP {response.status} on {path}")
-        elif response.status == 403:
-            self.run.check(False, f"{self.name}: HTTP 403 (CSRF?) on {path}")
         elif response.status == 404 and path not in self.expected_404:
             self.run.check(path.startswith("/favicon"), f"{self.name}: unexpected 404 on {path}")
 
@@ -1148,6 +1148,49 @@ class Walkthrough:
             ],
         )
 
+    def reroute_away_without_js(self) -> None:
+        """The agent sends one of its demo referrals to another team's queue: it leaves the
+        agent's sight, so the plain post must land on the queues with a message (not on "Not
+        Found"); the auditor then reads the re-route in its timeline."""
+        username, target = NO_JS_USER, "clinical-ops-prescreening"
+        session, done = self.sessions[username], self.results[username].actions
+        rows = []
+        for queue in self.results[username].queues_seen:
+            session.goto(f"/desk/queues/{queue}?assignee=me&stage=in_progress")
+            rows = queue_rows(session)
+            if rows:
+                break
+        if not self.run.check(bool(rows), f"{username}: no referral of its own to re-route"):
+            return
+        reference, page = rows[0]["reference"], session.page
+        page.locator("#queue-rows a", has_text=reference).click()
+        page.wait_for_url("**/desk/referrals/*")
+        url = page.url.split("://", 1)[1].split("/", 1)[1]
+        form = page.locator("#referral form.action-reroute")
+        if not self.run.check(form.count() == 1, f"{username}: no 're-route' form offered"):
+            return
+        form.locator("select[name=queue]").select_option(target)
+        form.locator("textarea[name=reason]").fill("Walkthrough: belongs to the trial team.")
+        form.locator("button[type=submit]").click()
+        gone = f"{reference} has left your queues"
+        try:
+            page.get_by_text(gone).wait_for(timeout=5000)
+        except Exception:  # noqa: BLE001 (a Playwright timeout: reported as the failure it is)
+            session.shot("reroute-failed")
+            self.run.check(False, f"{username}: after re-routing away, no '{gone}' (at {page.url})")
+            return
+        session.snapshot()
+        session.shot("rerouted-away")
+        done.append(f"re-route away{' (no JS)' if not session.javascript else ''}")
+        session.goto(f"/{url}", expect_status=404)  # gone for the agent, as for a stranger
+        auditor = self.sessions.get("auditor")
+        if auditor is not None:
+            html = auditor.goto(f"/{url}")
+            self.run.check(
+                f"Re-routed to {target}" in html and "Walkthrough: belongs" not in html,
+                f"auditor: {reference}'s timeline lacks the re-route or shows its reason",
+            )
+
     def auditor_reads_the_work(self) -> None:
         """After the work: the auditor sees every step but no lead identity and no notes."""
         session = self.sessions.get("auditor")
@@ -1366,6 +1409,7 @@ def main(argv: list[str] | None = None) -> int:
                 walk.work_question()
                 walk.work_product()
                 walk.work_support_without_js()
+                walk.reroute_away_without_js()
                 walk.auditor_reads_the_work()
                 walk.check_referral_pages(stage_label="after")
                 walk.check_leaks()
