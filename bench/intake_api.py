@@ -314,6 +314,12 @@ def main() -> None:
         default=None,
         help="server processes (default: what `refdesk serve` chooses)",
     )
+    parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=None,
+        help="threads per server process (default: what `refdesk serve` chooses)",
+    )
     parser.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--count", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -336,7 +342,8 @@ def main() -> None:
         server = subprocess.Popen(
             [PYTHON, "-m", "refdesk", "serve", "--no-worker", "--host", "127.0.0.1"]
             + ["--port", str(port)]
-            + (["--workers", str(options.server_workers)] if options.server_workers else []),
+            + (["--workers", str(options.server_workers)] if options.server_workers else [])
+            + (["--threads", str(options.server_threads)] if options.server_threads else []),
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,

@@ -88,6 +88,9 @@ ACTION_STAGES: dict[str, frozenset[str]] = {
     "reroute": frozenset(
         {Stage.NEEDS_INFO, Stage.AWAITING_REVIEW, Stage.QUEUED, Stage.IN_PROGRESS}
     ),
+    # Judging a lead waits for its review (referral_close refuses it meanwhile).
+    "qualify": OPEN_STAGES - {Stage.AWAITING_REVIEW},
+    "disqualify": OPEN_STAGES - {Stage.AWAITING_REVIEW},
 }
 
 

@@ -50,13 +50,41 @@ def referral_move(*, referral: Referral, stage: str, actor, reason: str = "") ->
     return referral
 
 
+def _review_pending(referral: Referral) -> bool:
+    # A review rejection closes the referral itself, after deciding the review.
+    from refdesk.routing.choices import ReviewState
+    from refdesk.routing.models import Review
+
+    return Review.objects.filter(referral=referral, state=ReviewState.PENDING).exists()
+
+
+# Outcomes that judge the lead or report contact: not before the review gate is passed.
+REVIEW_GATED_OUTCOMES = frozenset({Outcome.QUALIFIED, Outcome.NOT_QUALIFIED, Outcome.UNREACHABLE})
+
+
 @transaction.atomic
 def referral_close(
     *, referral: Referral, outcome: str, actor, reason_code: str = "", note: str = ""
 ) -> Referral:
-    """Close with an outcome; every outcome but ``qualified`` needs a reason code."""
+    """Close with an outcome; every outcome but ``qualified`` needs a reason code.
+
+    While a referral awaits a pending review (medical review, extra validation) nobody may judge
+    it: ``qualified``, ``not_qualified`` and ``unreachable`` wait until the review is decided (a
+    rejection closes it ``not_qualified`` itself). It may still be closed as declined,
+    withdrawn, duplicate or entered in error.
+    """
     if outcome not in Outcome.values:
         raise ApplicationError("unknown outcome", code="unknown_outcome", field="outcome")
+    if (
+        referral.stage == Stage.AWAITING_REVIEW
+        and outcome in REVIEW_GATED_OUTCOMES
+        and _review_pending(referral)
+    ):
+        raise InvalidTransition(
+            "this referral awaits its review; approve or reject the review before "
+            "qualifying, disqualifying or marking it unreachable",
+            code="awaiting_review",
+        )
     if outcome != Outcome.QUALIFIED and not reason_code:
         raise ApplicationError(
             "this outcome needs a reason code", code="reason_required", field="reason_code"

@@ -26,6 +26,7 @@ from refdesk.core.errors import (
     ValidationFailed,
 )
 from refdesk.core.ratelimit import RateLimited, client_address, limit_from_settings, rate_limit_hit
+from refdesk.desk.status import status_url
 from refdesk.intake.choices import Outcome, Stage
 from refdesk.intake.completion import (
     LinkExpired,
@@ -43,7 +44,7 @@ from refdesk.referrers.services import referrer_get_by_code
 
 logger = logging.getLogger(__name__)
 
-ADDRESS_LIMIT = (20, 60)  # requests per minute from one client address, any intake page
+ADDRESS_LIMIT = (20, 60)  # requests per minute from one client address: form and completion pages
 CODE_LIMIT = (60, 60)  # submissions per minute for one referral code, from anywhere
 
 DAY_NAMES = {
@@ -98,16 +99,24 @@ def _not_found(request):
     )
 
 
-def _guarded(view):
-    """Rate-limit by client address; render expected failures as friendly pages, never 500s."""
+def _guarded(view=None, *, by_address=True):
+    """Rate-limit by client address; render expected failures as friendly pages, never 500s.
+
+    ``by_address=False`` for the confirmation page: it only reads what a signed token names,
+    and counting it would hide the reference from a referrer who has just submitted several
+    referrals (each takes three requests: form, post, confirmation).
+    """
+    if view is None:
+        return functools.partial(_guarded, by_address=by_address)
 
     @functools.wraps(view)
     def wrapper(request, code, *args, **kwargs):
         try:
-            rate_limit_hit(
-                rule=limit_from_settings("intake.address", ADDRESS_LIMIT),
-                key=client_address(request),
-            )
+            if by_address:
+                rate_limit_hit(
+                    rule=limit_from_settings("intake.address", ADDRESS_LIMIT),
+                    key=client_address(request),
+                )
             if request.method == "POST":
                 rate_limit_hit(rule=limit_from_settings("intake.code", CODE_LIMIT), key=code)
             return view(request, code, *args, **kwargs)
@@ -219,6 +228,8 @@ def _thanks_context(referrer, definition, referral: Referral | None):
         "missing": missing,
         "complete_url": complete_url,
         "sla": sla_in_words(definition),
+        # The referrer's own signed link to follow the status (never the lead's data).
+        "status_url": status_url(referral) if referral is not None else "",
     }
 
 
@@ -230,7 +241,7 @@ def _referral_for(referrer, public_id) -> Referral:
 
 
 @never_cache
-@_guarded
+@_guarded(by_address=False)
 def thanks(request, code, token):
     referrer = referrer_get_by_code(code=code)
     try:

@@ -399,3 +399,15 @@ def test_actions_need_the_csrf_token(queued):
 def test_actions_refuse_get(client, queued):
     user, referral = queued
     assert login(client, user).get(action_url(referral, "claim")).status_code == 405
+
+
+def test_qualify_and_disqualify_are_not_offered_while_a_review_is_pending():
+    from refdesk.desk.views_referral import actions_offered
+    from refdesk.intake.choices import Stage
+
+    allowed = {"qualify", "disqualify", "close", "approve_review"}
+    waiting = actions_offered(allowed, stage=Stage.AWAITING_REVIEW, review_pending=True)
+    assert "qualify" not in waiting and "disqualify" not in waiting
+    assert {"close", "approve_review"} <= waiting
+    working = actions_offered(allowed, stage=Stage.IN_PROGRESS, review_pending=False)
+    assert {"qualify", "disqualify", "close"} <= working

@@ -292,6 +292,35 @@ def test_too_many_requests_from_one_address_get_429(client, coordinator, setting
 
 
 @time_machine.travel(dt.datetime(2026, 3, 2, 15, 0, 5, tzinfo=dt.UTC), tick=False)
+def test_the_confirmation_still_shows_after_the_address_limit_is_reached(
+    client, coordinator, settings
+):
+    # form, post, confirmation: the referrer must always get to see the reference
+    settings.REFDESK_RATE_LIMITS = {"intake.address": (2, 60)}
+    assert client.get(f"/r/{coordinator.code}").status_code == 200
+    location = client.post(f"/r/{coordinator.code}", trial_form_data())["Location"]
+    assert client.get(f"/r/{coordinator.code}").status_code == 429  # the form is limited
+    confirmation = client.get(location)
+    assert confirmation.status_code == 200
+    assert Referral.objects.get().reference in confirmation.content.decode()
+
+
+def test_the_confirmation_gives_the_referrer_a_status_link_and_it_opens(client, coordinator):
+    location = client.post(f"/r/{coordinator.code}", trial_form_data())["Location"]
+    page = Page(client.get(location).content.decode())
+    hrefs = [a["attrs"].get("href") or "" for a in page.find("a")]
+    links = [href for href in hrefs if "/r/status/" in href]
+    assert len(links) == 1
+    path = links[0].split("://", 1)[-1].split("/", 1)[1]
+    status = client.get("/" + path)
+    assert status.status_code == 200
+    html = status.content.decode()
+    assert "Waiting for the team" in html  # queued, consent granted: the status is shared
+    for patient_value in ("Avery", "Quill", "avery.quill", "0142"):
+        assert patient_value not in html
+
+
+@time_machine.travel(dt.datetime(2026, 3, 2, 15, 0, 5, tzinfo=dt.UTC), tick=False)
 def test_too_many_submissions_for_one_code_get_429_whatever_the_address(coordinator, settings):
     settings.REFDESK_RATE_LIMITS = {"intake.code": (2, 60)}
     statuses = [

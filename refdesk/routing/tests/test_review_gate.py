@@ -124,3 +124,34 @@ def test_a_meeting_request_with_an_off_target_specialty_goes_to_needs_info_not_r
     meeting.refresh_from_db()
     assert meeting.stage == Stage.NEEDS_INFO and meeting.missing == ["lead.specialty"]
     assert not Review.objects.filter(referral=meeting).exists()
+
+
+@pytest.mark.parametrize(
+    "outcome", [Outcome.QUALIFIED, Outcome.NOT_QUALIFIED, Outcome.UNREACHABLE], ids=str
+)
+def test_nobody_judges_a_referral_before_its_review_is_decided(question, outcome):
+    from refdesk.intake.lifecycle import referral_close
+
+    mira = specialist()
+    with pytest.raises(InvalidTransition, match="awaits its review") as refused:
+        referral_close(referral=question, outcome=outcome, actor=mira, reason_code="x")
+    assert refused.value.code == "awaiting_review"
+    question.refresh_from_db()
+    assert question.stage == Stage.AWAITING_REVIEW and question.outcome == ""
+    review_approve(review=_review(question), reviewer=medical_reviewer(), note="On-label.")
+    question.refresh_from_db()
+    referral_close(referral=question, outcome=outcome, actor=mira, reason_code="x")
+    assert question.outcome == outcome
+
+
+def test_a_referral_awaiting_review_may_still_be_closed_as_entered_in_error(question):
+    from refdesk.intake.lifecycle import referral_close
+
+    referral_close(
+        referral=question,
+        outcome=Outcome.ENTERED_IN_ERROR,
+        actor=specialist(),
+        reason_code="test_submission",
+    )
+    question.refresh_from_db()
+    assert (question.stage, question.outcome) == (Stage.CLOSED, Outcome.ENTERED_IN_ERROR)
