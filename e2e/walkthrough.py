@@ -843,15 +843,23 @@ class Walkthrough:
             )
         session.shot(f"timeline-{lead.reference}")
 
+    def start_work(self, key: str, default: str):
+        """(lead, worker's username, their browser session, their action list) for the person
+        who works this lead, or None when nobody can (the walkthrough records why)."""
+        lead = self.leads[key]
+        username = self.worker_for(key, default)
+        if username is None or not lead.url:
+            return None
+        return lead, username, self.sessions[username], self.results[username].actions
+
     def note(self, key: str) -> str:
         return f"Spoke with the lead; walkthrough note {key}-{self.leads[key].family}."
 
     def work_trial(self) -> None:
-        lead, key = self.leads["trial"], "trial"
-        username = self.worker_for(key, "coordinator")
-        if username is None or not lead.url:
+        key = "trial"
+        if (started := self.start_work(key, "coordinator")) is None:
             return
-        session, done = self.sessions[username], self.results[username].actions
+        lead, username, session, done = started
         queue = self.queue_of[key]
         if claim_from_queue(session, queue, lead.reference):
             done.append("claim (queue page)")
@@ -900,11 +908,10 @@ class Walkthrough:
         )
 
     def work_ineligible(self) -> None:
-        lead, key = self.leads["ineligible"], "ineligible"
-        username = self.worker_for(key, "coordinator")
-        if username is None or not lead.url:
+        key = "ineligible"
+        if (started := self.start_work(key, "coordinator")) is None:
             return
-        session, done = self.sessions[username], self.results[username].actions
+        lead, username, session, done = started
         queue = self.queue_of[key]
         if not open_referral(session, queue, lead.reference):
             return
@@ -1032,11 +1039,10 @@ class Walkthrough:
         self.workable(key)
 
     def work_question(self) -> None:
-        lead, key = self.leads["question"], "question"
-        username = self.worker_for(key, "specialist")
-        if username is None or not lead.url:
+        key = "question"
+        if (started := self.start_work(key, "specialist")) is None:
             return
-        session, done = self.sessions[username], self.results[username].actions
+        lead, username, session, done = started
         queue = self.queue_of[key]
         if not open_referral(session, queue, lead.reference):
             return
@@ -1079,11 +1085,10 @@ class Walkthrough:
         )
 
     def work_product(self) -> None:
-        lead, key = self.leads["product"], "product"
-        username = self.worker_for(key, "rep")
-        if username is None or not lead.url:
+        key = "product"
+        if (started := self.start_work(key, "rep")) is None:
             return
-        session, done = self.sessions[username], self.results[username].actions
+        lead, username, session, done = started
         queue = self.queue_of[key]
         if not open_referral(session, queue, lead.reference):
             return
@@ -1112,11 +1117,10 @@ class Walkthrough:
         )
 
     def work_support_without_js(self) -> None:
-        lead, key = self.leads["support"], "support"
-        username = self.worker_for(key, "agent")
-        if username is None or not lead.url:
+        key = "support"
+        if (started := self.start_work(key, "agent")) is None:
             return
-        session, done = self.sessions[username], self.results[username].actions
+        lead, username, session, done = started
         tag = "" if session.javascript else " (no JS)"
         queue = self.queue_of[key]
         if claim_from_queue(session, queue, lead.reference):

@@ -95,7 +95,8 @@ def test_the_lock_file_sits_beside_a_database_file_and_memory_has_none():
     assert writer_lock_path("file:memorydb_default?mode=memory&cache=shared") is None
 
 
-def test_other_processes_see_the_writer_lock_held_until_commit(tmp_path):
+@pytest.mark.parametrize("end", ["commit", "rollback"])
+def test_other_processes_see_the_writer_lock_held_until_the_transaction_ends(tmp_path, end):
     database = _file_database(tmp_path)
     lock = str(tmp_path / "shared.sqlite3-writer.lock")
     try:
@@ -103,21 +104,7 @@ def test_other_processes_see_the_writer_lock_held_until_commit(tmp_path):
         # What transaction.atomic() does first: BEGIN IMMEDIATE, which takes both locks.
         database.set_autocommit(False, force_begin_transaction_with_broken_autocommit=True)
         assert _lock_state(lock) == "held"
-        database.commit()
-        assert _lock_state(lock) == "free"
-        database.set_autocommit(True)
-    finally:
-        database.close()
-
-
-def test_a_rollback_releases_the_writer_lock_for_other_processes(tmp_path):
-    database = _file_database(tmp_path)
-    lock = str(tmp_path / "shared.sqlite3-writer.lock")
-    try:
-        database.ensure_connection()
-        database.set_autocommit(False, force_begin_transaction_with_broken_autocommit=True)
-        assert _lock_state(lock) == "held"
-        database.rollback()
+        getattr(database, end)()
         assert _lock_state(lock) == "free"
         database.set_autocommit(True)
     finally:
