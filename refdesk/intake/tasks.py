@@ -11,6 +11,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from refdesk.audit.services import audit_record
+from refdesk.desk.status import status_url
 from refdesk.intake.choices import Stage
 from refdesk.intake.completion import completion_link_days, completion_url
 from refdesk.intake.forms import item_label
@@ -31,8 +32,9 @@ def completion_request_message(referral: Referral) -> tuple[str, str]:
         f"Thank you for referral {referral.reference} to {definition.name}. Before the team can "
         f"act on it, it still needs:\n\n{items}\n\n"
         f"Please add them here (the link works until {expires}):\n{completion_url(referral)}\n\n"
+        f"To follow the referral's status afterwards:\n{status_url(referral)}\n\n"
         "For privacy this email names only the missing items. Please do not reply with patient "
-        "details; use the link above.\n"
+        "details; use the links above.\n"
     )
     return subject, body
 

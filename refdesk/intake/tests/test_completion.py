@@ -11,6 +11,7 @@ from django.core.cache import cache
 
 from refdesk.audit.models import AuditEvent
 from refdesk.core.errors import InvalidTransition, ValidationFailed
+from refdesk.desk.status import status_url
 from refdesk.intake.choices import Stage
 from refdesk.intake.completion import completion_token, referral_complete, thanks_token
 from refdesk.intake.models import MissingItem, Referral
@@ -65,6 +66,7 @@ def test_an_incomplete_referral_emails_the_referrer_the_missing_item_names_only(
     assert referral.reference in message.subject
     assert "Phone number" in message.body and "Time zone" in message.body
     assert f"/r/{coordinator.code}/complete/" in message.body
+    assert status_url(referral) in message.body  # the referrer's own status link
     for patient_value in ("Avery", "Quill", "example.org", "1970", "RDX-301"):
         assert patient_value not in message.body and patient_value not in message.subject
     assert AuditEvent.objects.filter(action="referral.info_requested").count() == 1
