@@ -158,3 +158,8 @@ def test_nobody_can_sign_up(client):
         {"username": "mallory", "email": "m@example.org", "password1": "x" * 20},
     )
     assert not User.objects.filter(username="mallory").exists()
+
+
+def test_the_sign_in_page_offers_the_password_reset_link_once(client):
+    html = client.get("/accounts/login/").content.decode()
+    assert html.count("/accounts/password/reset/") == 1
