@@ -91,6 +91,11 @@ class TimelineEntry:
     lead_details_changed: bool
 
 
+def actor_name(actor: str) -> str:
+    """An audit actor label in words for the page: a username, "referrer CODE", "refdesk"."""
+    return _who(actor)
+
+
 def _who(actor: str) -> str:
     kind, _, name = actor.partition(":")
     if kind == "user":

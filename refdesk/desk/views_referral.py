@@ -30,7 +30,7 @@ from refdesk.consent.models import ConsentRecord
 from refdesk.core.errors import ApplicationError, ValidationFailed
 from refdesk.desk import forms
 from refdesk.desk.access import NOT_FOUND_MESSAGE, lead_view, referral_get_for_user
-from refdesk.desk.timeline import referral_timeline
+from refdesk.desk.timeline import actor_name, referral_timeline
 from refdesk.intake import contact
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
 from refdesk.intake.forms import item_label, lead_label
@@ -117,6 +117,8 @@ def detail_context(request, referral: Referral) -> dict:
     decision = latest_decision(referral)
     sees_free_text = policy.has_perm(user, "referral.view_lead", referral)
     reviews = list(Review.objects.filter(referral=referral).order_by("requested_at"))
+    for review in reviews:
+        review.decider = actor_name(review.decided_by) if review.decided_by else ""
     actions = actions_offered(
         policy.allowed_actions(user, referral),
         stage=referral.stage,

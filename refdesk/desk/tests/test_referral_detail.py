@@ -77,6 +77,18 @@ def test_pending_medical_review_and_its_actions_show_for_the_reviewer(client):
     assert "Approve medical review" in page and "Reject medical review" in page
 
 
+def test_a_decided_review_names_the_reviewer_not_the_audit_label(client):
+    from refdesk.routing.models import Review
+    from refdesk.routing.reviews import review_approve
+
+    referral = submit("provider-education", education(1, request_type="clinical_question"))
+    rui = reviewer()
+    review_approve(review=Review.objects.get(referral=referral), reviewer=rui, note="On-label.")
+    page = login(client, rui).get(detail_url(referral)).content.decode()
+    assert "Medical review: Approved by rui.reviewer" in page
+    assert "user:rui.reviewer" not in page
+
+
 def test_the_timeline_fragment_renders_alone_for_htmx(client):
     referral = submit("trial-prescreening", trial(1))
     response = login(client, coordinator()).get(timeline_url(referral), HTTP_HX_REQUEST="true")
