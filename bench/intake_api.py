@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import json
 import os
 import re
@@ -309,6 +310,12 @@ def main() -> None:
     )
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk load: threads")
     parser.add_argument(
+        "--server",
+        choices=("granian", "gunicorn"),
+        default="granian",
+        help="granian: `refdesk serve` (production); gunicorn (gthread) to compare, if installed",
+    )
+    parser.add_argument(
         "--server-workers",
         type=int,
         default=None,
@@ -327,6 +334,8 @@ def main() -> None:
         return setup_data()
     if options.count:
         return count_referrals()
+    if options.server == "gunicorn" and importlib.util.find_spec("gunicorn") is None:
+        raise SystemExit("gunicorn is not installed (.venv/bin/pip install gunicorn)")
     if options.load == "wrk" and not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk); or use --load python")
 
@@ -339,21 +348,36 @@ def main() -> None:
         ).stdout
         setup = json.loads(out.strip().splitlines()[-1])
         port = free_port()
+        if options.server == "gunicorn":
+            # The same WSGI application and process/thread counts `refdesk serve` would use.
+            sqlite = env["DATABASE_URL"].startswith("sqlite")
+            workers = options.server_workers or (1 if sqlite else (os.cpu_count() or 1))
+            threads = options.server_threads or 8
+            command = [PYTHON, "-m", "gunicorn", "refdesk.wsgi:application"]
+            command += ["--bind", f"127.0.0.1:{port}", "--worker-class", "gthread"]
+            command += ["--workers", str(workers), "--threads", str(threads)]
+            banner = f"gunicorn gthread ({workers} process(es) x {threads} threads)"
+        else:
+            command = [PYTHON, "-m", "refdesk", "serve", "--no-worker", "--host", "127.0.0.1"]
+            command += ["--port", str(port)]
+            command += ["--workers", str(options.server_workers)] if options.server_workers else []
+            command += ["--threads", str(options.server_threads)] if options.server_threads else []
+            banner = None
+        server_log = open(Path(tmp) / "server.log", "w+")  # noqa: SIM115 - closed below
         server = subprocess.Popen(
-            [PYTHON, "-m", "refdesk", "serve", "--no-worker", "--host", "127.0.0.1"]
-            + ["--port", str(port)]
-            + (["--workers", str(options.server_workers)] if options.server_workers else [])
-            + (["--threads", str(options.server_threads)] if options.server_threads else []),
+            command,
             env=env,
             cwd=ROOT,
-            stdout=subprocess.PIPE,
+            stdout=server_log,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # its own process group: stopped as one at the end
         )
         try:
             wait_until_up(port, server)
-            banner = server.stdout.readline().strip()
+            if banner is None:  # refdesk serve's own first line names its processes
+                server_log.seek(0)
+                banner = server_log.readline().strip()
             args = (port, setup["key"], setup["text_version"], options.clients)
             if options.load == "wrk":
                 threads = options.wrk_threads
@@ -379,6 +403,7 @@ def main() -> None:
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
+            server_log.close()
         out = subprocess.run(
             [PYTHON, __file__, "--count"], capture_output=True, text=True, **run
         ).stdout
