@@ -93,10 +93,6 @@ class TimelineEntry:
 
 def actor_name(actor: str) -> str:
     """An audit actor label in words for the page: a username, "referrer CODE", "refdesk"."""
-    return _who(actor)
-
-
-def _who(actor: str) -> str:
     kind, _, name = actor.partition(":")
     if kind == "user":
         return name
@@ -156,7 +152,7 @@ def referral_timeline(*, referral: Referral, show_free_text: bool) -> list[Timel
         entries.append(
             TimelineEntry(
                 when=event.occurred_at,
-                who=_who(event.actor),
+                who=actor_name(event.actor),
                 what=what,
                 detail=detail,
                 lead_details_changed=lead_changed,

@@ -50,14 +50,6 @@ def referral_move(*, referral: Referral, stage: str, actor, reason: str = "") ->
     return referral
 
 
-def _review_pending(referral: Referral) -> bool:
-    # A review rejection closes the referral itself, after deciding the review.
-    from refdesk.routing.choices import ReviewState
-    from refdesk.routing.models import Review
-
-    return Review.objects.filter(referral=referral, state=ReviewState.PENDING).exists()
-
-
 # Outcomes that judge the lead or report contact: not before the review gate is passed.
 REVIEW_GATED_OUTCOMES = frozenset({Outcome.QUALIFIED, Outcome.NOT_QUALIFIED, Outcome.UNREACHABLE})
 
@@ -75,10 +67,13 @@ def referral_close(
     """
     if outcome not in Outcome.values:
         raise ApplicationError("unknown outcome", code="unknown_outcome", field="outcome")
+    # routing builds on intake; imported here to keep the dependency one way at import time.
+    from refdesk.routing.selectors import review_pending
+
     if (
         referral.stage == Stage.AWAITING_REVIEW
         and outcome in REVIEW_GATED_OUTCOMES
-        and _review_pending(referral)
+        and review_pending(referral)
     ):
         raise InvalidTransition(
             "this referral awaits its review; approve or reject the review before "

@@ -393,19 +393,19 @@ def _write(
     received_at: datetime,
     prepared: PreparedSubmission,
 ) -> SubmitResult:
-    p = prepared
-    referrer, method, version, definition = p.referrer, p.method, p.version, p.definition
-    lead, answers, missing, emails, phones, utm = (
-        p.lead,
-        p.answers,
-        p.missing,
-        p.emails,
-        p.phones,
-        p.utm,
+    referrer, method, version, definition = (
+        prepared.referrer,
+        prepared.method,
+        prepared.version,
+        prepared.definition,
     )
+    lead, answers, missing, utm = prepared.lead, prepared.answers, prepared.missing, prepared.utm
     window = timedelta(days=definition.duplicates.window_days)
     original = _find_duplicate(
-        program_id=version.program_id, emails=emails, phones=phones, since=received_at - window
+        program_id=version.program_id,
+        emails=prepared.emails,
+        phones=prepared.phones,
+        since=received_at - window,
     )
     lead_kind = submission.lead_kind or definition.request_types[submission.request_type].lead_kind
     stage, outcome, outcome_reason = Stage.RECEIVED, "", ""
@@ -432,8 +432,8 @@ def _write(
             lead_timezone=lead.get("timezone", ""),
             language=lead.get("language", ""),
             country=lead.get("country", ""),
-            email_index=emails,
-            phone_index=phones,
+            email_index=prepared.emails,
+            phone_index=prepared.phones,
             stage=stage,
             outcome=outcome,
             outcome_reason=outcome_reason,

@@ -22,6 +22,7 @@ from refdesk.intake.models import Referral
 from refdesk.routing.assignment import referral_assign
 from refdesk.routing.choices import ReviewKind, ReviewState
 from refdesk.routing.models import Review
+from refdesk.routing.selectors import review_pending
 
 REJECTED_REASON_CODE = "review_rejected"
 
@@ -94,8 +95,7 @@ def review_approve(*, review: Review, reviewer: User, note: str) -> Review:
             action="review.approved",
         )
         referral: Referral = review.referral
-        still_pending = Review.objects.filter(referral=referral, state=ReviewState.PENDING)
-        if referral.stage == Stage.AWAITING_REVIEW and not still_pending.exists():
+        if referral.stage == Stage.AWAITING_REVIEW and not review_pending(referral):
             referral_move(
                 referral=referral, stage=Stage.QUEUED, actor=reviewer, reason="review approved"
             )

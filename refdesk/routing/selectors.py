@@ -8,8 +8,8 @@ from django.db.models import Count
 
 from refdesk.intake.choices import Stage
 from refdesk.intake.models import Referral
-from refdesk.routing.choices import DecisionKind
-from refdesk.routing.models import RoutingDecision
+from refdesk.routing.choices import DecisionKind, ReviewState
+from refdesk.routing.models import Review, RoutingDecision
 
 
 def unassigned_counts_by_queue() -> dict[str, int]:
@@ -24,6 +24,11 @@ def unassigned_counts_by_queue() -> dict[str, int]:
         .order_by("queue__slug")
     )
     return {row["queue__slug"]: row["count"] for row in rows}
+
+
+def review_pending(referral: Referral) -> bool:
+    """Whether a review of the referral still waits for its reviewer (the review gate)."""
+    return Review.objects.filter(referral=referral, state=ReviewState.PENDING).exists()
 
 
 def routing_history(referral: Referral) -> list[RoutingDecision]:
