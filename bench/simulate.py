@@ -179,9 +179,10 @@ def load(count: int, only: str | None) -> None:
     from refdesk.core.references import new_referral_reference
     from refdesk.intake.choices import Stage
     from refdesk.intake.models import Referral
-    from refdesk.intake.services import consent_text_hash, version_definition
+    from refdesk.intake.services import consent_text_hash
     from refdesk.programs.engine import Facts, decide
     from refdesk.programs.models import Program
+    from refdesk.programs.selectors import version_definition
     from refdesk.referrers.models import Source
     from refdesk.routing.choices import DecisionKind
     from refdesk.routing.facts import facts_digest

@@ -10,7 +10,7 @@ Needs Playwright for Python (``pip install -e '.[e2e]'``) and a system Chromium
 1. A temp dir with its own SQLite database and development secrets (``bench.common``), then
    ``refdesk migrate``, ``collectstatic`` and ``refdesk demo``; the printed demo logins
    (username, password, TOTP secret per role) and intake links are parsed from its output.
-2. The policy facts the pages are checked against (``refdesk.accounts.policy``'s role sets and
+2. The policy facts the pages are checked against (``refdesk.access.policy``'s role sets and
    action table, each user's teams, each queue's team) are read in that environment; the
    expected queues and data visibility are derived from them here, not from the desk's code.
    Then ``refdesk serve`` on 127.0.0.1 and a free port (its own process group).
@@ -81,7 +81,8 @@ ACTION_TIMEOUT_MS = 15_000
 # Read in the run's environment: the declared policy and the demo's teams, nothing from desk.
 FACTS_CODE = r"""
 import json
-from refdesk.accounts import policy
+from refdesk.accounts import roles
+from refdesk.access import policy
 from refdesk.accounts.models import User
 from refdesk.intake.models import Referral
 from refdesk.routing.models import Queue
@@ -96,9 +97,9 @@ print("FACTS " + json.dumps({
     "mask": policy.MASK,
     "all_queue_roles": roles(policy.ALL_QUEUE_ROLES),
     "team_queue_roles": roles(policy.TEAM_QUEUE_ROLES),
-    "lead_workers": roles(policy.LEAD_WORKERS),
-    "patient_data_roles": roles(policy.PATIENT_DATA_ROLES),
-    "patient_leads_hidden_from": roles(policy.PATIENT_LEADS_HIDDEN_FROM),
+    "lead_workers": roles(roles.LEAD_WORKERS),
+    "patient_data_roles": roles(roles.PATIENT_DATA_ROLES),
+    "patient_leads_hidden_from": roles(roles.PATIENT_LEADS_HIDDEN_FROM),
     "action_roles": {action: roles(r) for action, r in policy.ACTION_ROLES.items()},
     "queues": {q.slug: q.team.slug for q in Queue.objects.select_related("team")},
     "users": {

@@ -17,8 +17,8 @@ COORDINATOR = "user:coordinator"  # the persona who refers and works trial leads
 
 
 def apply_demo_programs(note: str = "test setup"):
+    from refdesk.governance.services import program_apply
     from refdesk.programs.loader import load_program_files
-    from refdesk.programs.services import program_apply
 
     return program_apply(programs=load_program_files(DEMO_FILES), actor="system:test", note=note)
 
@@ -81,8 +81,8 @@ def trial_submission(
 
 
 def latest_consent_version(program: str) -> str:
-    from refdesk.intake.services import version_definition
     from refdesk.programs.models import Program
+    from refdesk.programs.selectors import version_definition
 
     definition = version_definition(Program.objects.get(slug=program).active_version)
     return max(definition.consent.texts, key=lambda text: text.published).version

@@ -20,7 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),
-    path("r/status/", include("refdesk.desk.urls_public")),
-    path("r/", include("refdesk.intake.urls")),
+    path("r/status/", include("refdesk.portal.urls_status")),
+    path("r/", include("refdesk.portal.urls")),
     path("desk/", include("refdesk.desk.urls")),
 ]

@@ -9,7 +9,7 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from refdesk.accounts import receivers
         from refdesk.accounts.mfa import MFA_TOKENS
-        from refdesk.core.keyring import register_embedded_tokens
+        from refdesk.keys.keyring import register_embedded_tokens
 
         receivers.connect()  # sign-in and sign-out audit events
         # TOTP secrets and recovery-code seeds follow `refdesk keys rotate` / `keys status`.

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from refdesk.accounts.models import User
 from refdesk.audit.services import audit_record
-from refdesk.core.keyring import EmbeddedTokens
+from refdesk.keys.keyring import EmbeddedTokens
 
 
 def has_authenticator(user: User) -> bool:

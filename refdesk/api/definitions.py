@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from refdesk.core.errors import NotFound
-from refdesk.intake.services import version_definition
 from refdesk.programs.schema_intake import LEAD_FIELD_DOCS
-from refdesk.programs.selectors import program_active_version
+from refdesk.programs.selectors import program_active_version, version_definition
 
 
 def _label(name: str) -> str:

@@ -18,7 +18,7 @@ class ContactCheck:
 
 
 def _program_consent(referral: Referral):
-    from refdesk.intake.services import version_definition
+    from refdesk.programs.selectors import version_definition
 
     return version_definition(referral.program_version).consent
 

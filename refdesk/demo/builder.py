@@ -22,12 +22,13 @@ from refdesk.accounts.choices import Role
 from refdesk.accounts.mfa import user_totp_provision
 from refdesk.accounts.models import Team, User
 from refdesk.accounts.services import user_create
+from refdesk.governance.services import program_apply
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
 from refdesk.intake.lifecycle import referral_close
-from refdesk.intake.services import Submission, referral_submit, version_definition
+from refdesk.intake.services import Submission, referral_submit
 from refdesk.programs.loader import load_program_files
 from refdesk.programs.models import Program
-from refdesk.programs.services import program_apply
+from refdesk.programs.selectors import version_definition
 from refdesk.referrers.models import Referrer, Source
 from refdesk.referrers.services import referrer_create
 from refdesk.routing.assignment import referral_claim

@@ -1,6 +1,6 @@
 """Reads for the queue pages: per-queue counts, one filtered page of a queue, SLA wording.
 
-Every function takes querysets that already went through ``refdesk.desk.access`` (so only
+Every function takes querysets that already went through ``refdesk.access.selectors`` (so only
 visible referrals are counted or listed) and runs a fixed number of queries whatever the page
 size. The page is sorted by first-response due time and paged by seek (keyset) on
 (first_response_due_at, public_id): no OFFSET, so page 2000 costs what page 1 costs, and the

@@ -1,6 +1,6 @@
 """The queue pages: /desk/ (the queues a user may see, with counts) and /desk/queues/<slug>.
 
-Thin views: parse -> authorize through ``refdesk.desk.access`` -> read through
+Thin views: parse -> authorize through ``refdesk.access.selectors`` -> read through
 ``refdesk.desk.queue_selectors`` (or one service call for a claim) -> render. A queue the user
 may not see raises the same ``Http404`` as a queue that does not exist.
 """
@@ -18,11 +18,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from refdesk.accounts import policy
-from refdesk.accounts.models import User
-from refdesk.core.errors import ApplicationError
-from refdesk.desk import queue_selectors as qs
-from refdesk.desk.access import (
+from refdesk.access import policy
+from refdesk.access.selectors import (
     NOT_FOUND_MESSAGE,
     lead_names_for_rows,
     queue_get_for_user,
@@ -30,6 +27,9 @@ from refdesk.desk.access import (
     referral_get_for_user,
     referral_list_visible_to,
 )
+from refdesk.accounts.models import User
+from refdesk.core.errors import ApplicationError
+from refdesk.desk import queue_selectors as qs
 from refdesk.intake.choices import Outcome, Stage
 from refdesk.referrers.models import Source
 from refdesk.routing.services import referral_claim

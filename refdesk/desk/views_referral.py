@@ -24,19 +24,19 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from refdesk.accounts import policy
+from refdesk.access import policy
+from refdesk.access.selectors import NOT_FOUND_MESSAGE, lead_view, referral_get_for_user
 from refdesk.accounts.models import User
 from refdesk.consent.models import ConsentRecord
 from refdesk.core.errors import ApplicationError, ValidationFailed
 from refdesk.desk import forms
-from refdesk.desk.access import NOT_FOUND_MESSAGE, lead_view, referral_get_for_user
 from refdesk.desk.timeline import actor_name, referral_timeline
 from refdesk.intake import contact
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
-from refdesk.intake.forms import item_label, lead_label
+from refdesk.intake.labels import item_label, lead_label
 from refdesk.intake.lifecycle import referral_close, referral_record_prescreen
 from refdesk.intake.models import Referral
-from refdesk.intake.services import version_definition
+from refdesk.programs.selectors import version_definition
 from refdesk.routing.choices import ReviewState
 from refdesk.routing.handover import REASSIGNABLE_STAGES, assignees_for, referral_assign_to
 from refdesk.routing.models import Queue, QueueNotice, Review

@@ -17,10 +17,11 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from refdesk.accounts import policy
+from refdesk.access import policy
+from refdesk.access.selectors import lead_view, referral_list_visible_to
+from refdesk.accounts import roles
 from refdesk.core.crypto import email_index, phone_index
 from refdesk.core.references import parse_referral_reference, parse_referrer_code
-from refdesk.desk.access import lead_view, referral_list_visible_to
 from refdesk.intake.models import Referral
 
 RESULT_LIMIT = 50
@@ -57,7 +58,7 @@ def referral_search(*, user, query: str, allow_patient_data: bool) -> list[Refer
         condition is None
         and allow_patient_data
         and policy.is_staff_user(user)
-        and user.role in policy.PATIENT_DATA_ROLES
+        and user.role in roles.PATIENT_DATA_ROLES
     ):
         condition = _patient_filter(query)
     if condition is None:

@@ -1,90 +1,22 @@
-"""Signed page links for referrers, and ``referral_complete``: supplying a referral's missing items.
-
-Two links carry a referral's public id, signed so it cannot be guessed or altered:
-- the confirmation page ``/r/<code>/thanks/<token>`` (valid ``THANKS_DAYS``);
-- the completion page ``/r/<code>/complete/<token>`` (valid ``REFDESK_COMPLETION_LINK_DAYS``,
-  14 by default), sent to the referrer when a referral needs information.
-Different salts keep one kind of token from opening the other page.
-"""
+"""``referral_complete``: a referrer supplies a referral's missing items (completion link)."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-from django.core import signing
 from django.db import transaction
-from django.urls import reverse
 
 from refdesk.audit.services import audit_record
 from refdesk.consent.models import ConsentRecord
 from refdesk.core.crypto import email_index, phone_index
-from refdesk.core.errors import ApplicationError, InvalidTransition, NotFound
+from refdesk.core.errors import InvalidTransition
 from refdesk.core.errors import ValidationFailed as ValidationFailedError
 from refdesk.intake.choices import Stage
 from refdesk.intake.missing import missing_items_resolve
 from refdesk.intake.models import Referral
-from refdesk.intake.services import Submission, _check_submission, version_definition
+from refdesk.intake.services import Submission, _check_submission
 from refdesk.intake.validation import error
-
-THANKS_SALT = "refdesk.intake.thanks"
-COMPLETE_SALT = "refdesk.intake.complete"
-THANKS_DAYS = 30
-
-
-class LinkExpired(ApplicationError):
-    code = "link_expired"
-    status = 410
-
-
-class LinkInvalid(NotFound):
-    code = "link_invalid"
-
-
-def completion_link_days() -> int:
-    return int(getattr(settings, "REFDESK_COMPLETION_LINK_DAYS", 14))
-
-
-def _signer(salt: str) -> signing.TimestampSigner:
-    # "." is not in the signer's alphabet, and keeps the token one clean path segment.
-    return signing.TimestampSigner(salt=salt, sep=".")
-
-
-def _read(token: str, *, salt: str, max_age: timedelta) -> uuid.UUID:
-    try:
-        value = _signer(salt).unsign(token, max_age=max_age)
-        return uuid.UUID(hex=value)
-    except signing.SignatureExpired:
-        raise LinkExpired("This link has expired.") from None
-    except (signing.BadSignature, ValueError):
-        raise LinkInvalid("This link is not valid.") from None
-
-
-def thanks_token(referral: Referral) -> str:
-    return _signer(THANKS_SALT).sign(referral.public_id.hex)
-
-
-def thanks_token_read(token: str) -> uuid.UUID:
-    return _read(token, salt=THANKS_SALT, max_age=timedelta(days=THANKS_DAYS))
-
-
-def completion_token(referral: Referral) -> str:
-    return _signer(COMPLETE_SALT).sign(referral.public_id.hex)
-
-
-def completion_token_read(token: str) -> uuid.UUID:
-    return _read(token, salt=COMPLETE_SALT, max_age=timedelta(days=completion_link_days()))
-
-
-def completion_url(referral: Referral) -> str:
-    """The absolute completion link, as printed in the request to the referrer."""
-    path = reverse(
-        "intake:complete",
-        kwargs={"code": referral.referrer.code, "token": completion_token(referral)},
-    )
-    return f"{settings.REFDESK_BASE_URL}{path}"
+from refdesk.programs.selectors import version_definition
 
 
 def _consent_as_submitted(referral: Referral) -> dict | None:

@@ -71,7 +71,7 @@ def contact_attempt_log(
 
 def requestable_items(referral: Referral) -> list[str]:
     """Item names (``lead.email``, ``answers.ecog``) the referrer can be asked to supply."""
-    from refdesk.intake.services import version_definition
+    from refdesk.programs.selectors import version_definition
 
     intake = version_definition(referral.program_version).intake
     return [f"lead.{name}" for name in intake.lead_fields] + [

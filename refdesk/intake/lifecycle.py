@@ -162,8 +162,8 @@ def referral_update_answers(
     Answers are validated against the referral's own program version; a value of None removes
     an answer. Audited with fingerprints only (answers are patient data).
     """
-    from refdesk.intake.services import version_definition
     from refdesk.intake.validation import clean_answers
+    from refdesk.programs.selectors import version_definition
     from refdesk.routing.services import referral_reevaluate
 
     if not (reason or "").strip():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -27,24 +26,10 @@ from refdesk.intake.missing import missing_items_record
 from refdesk.intake.models import Referral
 from refdesk.intake.validation import clean_answers, clean_lead, error, infer_timezone
 from refdesk.programs.conditions import evaluate
-from refdesk.programs.loader import definition_from_dict
 from refdesk.programs.models import ProgramVersion
 from refdesk.programs.schema import ProgramDefinition
+from refdesk.programs.selectors import version_definition
 from refdesk.referrers.models import Referrer
-
-
-@lru_cache(maxsize=64)
-def _definition(
-    version_id: int,
-    content_hash: str,
-) -> ProgramDefinition:
-    # Versions are immutable, so (id, hash) names one definition forever.
-    version = ProgramVersion.objects.get(pk=version_id)
-    return definition_from_dict(version.definition)
-
-
-def version_definition(version: ProgramVersion) -> ProgramDefinition:
-    return _definition(version.pk, version.content_hash)
 
 
 def _active_version(program_id: int) -> ProgramVersion | None:

@@ -11,12 +11,11 @@ from django.tasks import task
 from django.utils import timezone
 
 from refdesk.audit.services import audit_record
-from refdesk.desk.status import status_url
 from refdesk.intake.choices import Stage
-from refdesk.intake.completion import completion_link_days, completion_url
-from refdesk.intake.forms import item_label
+from refdesk.intake.labels import item_label
+from refdesk.intake.links import completion_link_days, completion_url, status_url
 from refdesk.intake.models import Referral
-from refdesk.intake.services import version_definition
+from refdesk.programs.selectors import version_definition
 
 logger = logging.getLogger(__name__)
 

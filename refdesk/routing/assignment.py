@@ -1,7 +1,7 @@
 """Assignment: who works a queued referral. ``referral_assign`` and ``referral_claim``.
 
 Fair by construction: the least-loaded active, available member of the queue's team whose role
-may work the lead (``policy.assignee_roles``: never a supervisor or auditor who is also in the
+may work the lead (``assignee_roles``: never a supervisor or auditor who is also in the
 team, never a commercial rep for a patient lead) gets the next referral. Load is the number of
 open referrals assigned to a person; ties go in turn (the member whose last automatic
 assignment is oldest first, then the earliest account), so equal members take turns. Away
@@ -19,8 +19,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from refdesk.accounts import policy
 from refdesk.accounts.models import User
+from refdesk.accounts.roles import assignee_roles
 from refdesk.audit.services import audit_record
 from refdesk.core import sql
 from refdesk.core.errors import InvalidTransition, PermissionDenied
@@ -46,7 +46,7 @@ _CANDIDATES = (
 @cache
 def _candidates_query(lead_kind: str) -> tuple[str, list]:
     """The candidates' SQL for this kind of lead and its parameters after the team id."""
-    roles = sorted(policy.assignee_roles(lead_kind=lead_kind))
+    roles = sorted(assignee_roles(lead_kind=lead_kind))
     sql_text = _CANDIDATES.format(
         roles=", ".join(["%s"] * len(roles)), stages=", ".join(["%s"] * len(LOAD_STAGES))
     )

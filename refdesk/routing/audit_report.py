@@ -19,8 +19,8 @@ from django.db.models import Count, Min
 from refdesk.core.errors import ApplicationError, NotFound
 from refdesk.intake.choices import Stage
 from refdesk.intake.models import Referral
-from refdesk.intake.services import version_definition
 from refdesk.programs.models import Program
+from refdesk.programs.selectors import version_definition
 from refdesk.routing.choices import DecisionKind
 from refdesk.routing.models import RoutingDecision
 

@@ -13,10 +13,10 @@ from refdesk.core import sql
 from refdesk.core.errors import ApplicationError
 from refdesk.intake.choices import Stage
 from refdesk.intake.models import Referral
-from refdesk.intake.services import version_definition
 from refdesk.programs import engine
 from refdesk.programs.engine.types import Decision
 from refdesk.programs.schema import ProgramDefinition
+from refdesk.programs.selectors import version_definition
 from refdesk.routing.choices import ReviewKind
 from refdesk.routing.facts import facts_digest, referral_facts
 from refdesk.routing.models import Queue, QueueNotice, Review, RoutingDecision

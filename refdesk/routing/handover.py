@@ -4,7 +4,7 @@ Automatic assignment (``routing.assignment``) picks the next member fairly; a su
 (``policy.ACTION_ROLES["assign_to"]``) may instead choose who works a referral — to balance
 load by hand, or to hand over the work of someone who is away. Both follow one eligibility
 rule: an active member of the team owning the referral's queue, not away, whose role may work
-such a lead (``policy.assignee_roles``).
+such a lead (``assignee_roles``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from refdesk.accounts import policy
+from refdesk.access import policy
 from refdesk.accounts.models import TeamMembership, User
+from refdesk.accounts.roles import assignee_roles
 from refdesk.audit.services import audit_record
 from refdesk.core.errors import ApplicationError, InvalidTransition, PermissionDenied
 from refdesk.intake.choices import Stage
@@ -35,7 +36,7 @@ def _eligible_memberships(referral: Referral) -> QuerySet[TeamMembership]:
         team_id=referral.queue.team_id,
         available=True,
         user__is_active=True,
-        user__role__in=policy.assignee_roles(lead_kind=referral.lead_kind),
+        user__role__in=assignee_roles(lead_kind=referral.lead_kind),
     )
 
 

@@ -67,15 +67,19 @@ INSTALLED_APPS = [
     "django_htmx",  # request.htmx for the desk's in-page updates; ships htmx itself (no CDN)
     "refdesk.core",
     "refdesk.audit",
+    "refdesk.keys",
     "refdesk.accounts",
     "refdesk.programs",
+    "refdesk.governance",
     "refdesk.routing",
     "refdesk.referrers",
     "refdesk.consent",
     "refdesk.intake",
+    "refdesk.access",
     "refdesk.api",
     "refdesk.demo",
     "refdesk.desk",
+    "refdesk.portal",
     # Staff login with MFA (see "Staff login, MFA, sessions" below). After refdesk.accounts so
     # its templates override allauth's.
     "allauth",

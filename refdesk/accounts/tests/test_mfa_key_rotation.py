@@ -14,7 +14,7 @@ from refdesk.accounts.tests.conftest import PASSWORD
 from refdesk.accounts.tests.totp import SECRET, current_code
 from refdesk.audit.models import AuditEvent
 from refdesk.core.crypto import decrypt_text
-from refdesk.core.keyring import field_keys_status
+from refdesk.keys.keyring import field_keys_status
 
 pytestmark = pytest.mark.django_db
 

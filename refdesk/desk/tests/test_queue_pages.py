@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from refdesk.access.selectors import PATIENT_DATA_VIEWED
 from refdesk.accounts.models import TeamMembership
 from refdesk.audit.models import AuditEvent
-from refdesk.desk.access import PATIENT_DATA_VIEWED
 from refdesk.desk.tests.access_personas import make_personas
 from refdesk.intake.choices import Stage
 from refdesk.intake.models import Referral

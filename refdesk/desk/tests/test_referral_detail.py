@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from refdesk.access.selectors import PATIENT_DATA_VIEWED
 from refdesk.audit.models import AuditEvent
-from refdesk.desk.access import PATIENT_DATA_VIEWED
 from refdesk.desk.tests.referral_helpers import (
     auditor,
     coordinator,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from django.urls import include, path, reverse
 
-from refdesk.desk.status import status_token
 from refdesk.desk.tests.referral_helpers import (
     ATTR_XSS,
     XSS,
@@ -18,12 +17,13 @@ from refdesk.desk.tests.referral_helpers import (
     reviewer,
     timeline_url,
 )
+from refdesk.intake.links import status_token
 from refdesk.routing.tests.builders import education, submit, support, trial
 from refdesk.testing import apply_demo_programs
 
 urlpatterns = [
     path("desk/", include("refdesk.desk.urls")),
-    path("r/status/", include("refdesk.desk.urls_public")),
+    path("r/status/", include("refdesk.portal.urls_status")),
 ]
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 PAYLOADS = (XSS, ATTR_XSS)

@@ -11,12 +11,12 @@ from django.core.cache import cache
 
 from refdesk.audit.models import AuditEvent
 from refdesk.core.errors import InvalidTransition, ValidationFailed
-from refdesk.desk.status import status_url
 from refdesk.intake.choices import Stage
-from refdesk.intake.completion import completion_token, referral_complete, thanks_token
+from refdesk.intake.completion import referral_complete
+from refdesk.intake.links import completion_token, status_url, thanks_token
 from refdesk.intake.models import MissingItem, Referral
 from refdesk.intake.services import referral_submit
-from refdesk.intake.tests.test_intake_pages import Page
+from refdesk.portal.tests.test_intake_pages import Page
 from refdesk.referrers.models import Source
 from refdesk.referrers.services import referrer_create
 from refdesk.testing import apply_demo_programs, trial_submission

@@ -1,0 +1,226 @@
+"""The access policy: who may see which queues, which referral fields and take which actions.
+
+Deny by default: a rule that is not in ``POLICY`` is refused, an anonymous or inactive user is
+refused everything, a role not named below gets nothing. Views never ask this module directly for
+protected objects; they go through ``refdesk.access.selectors`` (the one helper per object),
+which uses ``referral_visibility`` / ``queue_visibility`` here, so "may see" is decided in one
+place.
+
+"Works a referral" means: a member of the team owning the referral's queue, or of a team whose
+queue received a notice about it (``drug-safety`` for a possible adverse event).
+
+=================  ===========  ==================  =============  ============================
+role               queues       patient leads:      clinician /    actions (on referrals they
+                   (desk list)  identity + answers  org leads      work; state checks in the
+                                                    identity       services)
+=================  ===========  ==================  =============  ============================
+patient-services   own teams    shown (audited)     shown          claim, assign, log contact,
+agent                                                              request info, qualify /
+                                                                   disqualify, re-route, close
+clinical-ops       own teams    shown (audited)     shown          as agent + record prescreen
+coordinator
+medical-affairs    own teams    shown (audited)     shown          as agent
+specialist
+medical reviewer   own teams    shown (audited)     shown          as agent + approve / reject
+                                                                   review
+commercial rep     own teams    NEVER: patient      shown          as agent, on clinician and
+                                leads are not                      organisation leads only
+                                visible at all
+program owner      own teams    masked              masked         assign (next available or a
+                                                                   chosen member), re-route
+compliance         all (read)   masked              masked         none (read-only: audit
+auditor                                                            trail and reports)
+administrator      own teams    masked              masked         none in the desk; manages
+                   (read)                                          configuration in the admin
+anonymous /        none         none                none           none
+inactive / no role
+=================  ===========  ==================  =============  ============================
+
+Why: patient identifying data is for the people who contact patients (minimum necessary). The
+program owner supervises (assigns, re-routes) and reads reports; the auditor and administrator
+check and configure — none of them needs a patient's name. A medical reviewer is not a
+specialist's second pair of hands: only the reviewer signs reviews off (separation of duties).
+Choosing WHO works a referral (``assign_to``) is the supervisor's call: lead workers are peers
+(the clinical-ops coordinator included: "as agent"), take work by claim or the fair rotation,
+and could otherwise take a colleague's referral by assigning it to themselves — the claim
+guard would mean nothing. Work only ever goes to someone who may work it (``assignee_roles``).
+Masked means the value is replaced by ``MASK``; non-identifying lead fields (preferred channel,
+time zone, country, language, specialty) stay visible to everyone who may see the referral.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rules
+from django.db.models import Exists, OuterRef, Q
+
+from refdesk.accounts.choices import Role
+from refdesk.accounts.models import TeamMembership
+from refdesk.accounts.roles import (
+    LEAD_WORKERS,
+    PATIENT_LEADS_HIDDEN_FROM,
+)
+from refdesk.routing.models import QueueNotice
+
+MASK = "•••••"
+
+# Lead fields that identify nobody on their own (kept in clear columns for routing anyway).
+NON_IDENTIFYING_LEAD_FIELDS = frozenset(
+    {"preferred_contact", "timezone", "country", "language", "specialty"}
+)
+
+# Roles that see the queues of their own teams; the auditor reads every queue.
+TEAM_QUEUE_ROLES = LEAD_WORKERS | {Role.PROGRAM_OWNER, Role.ADMINISTRATOR}
+ALL_QUEUE_ROLES = frozenset({Role.COMPLIANCE_AUDITOR})
+
+# Action -> roles that may take it (on a referral they work). Nothing else may act.
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "claim": LEAD_WORKERS,
+    "assign": LEAD_WORKERS | {Role.PROGRAM_OWNER},  # to the next available member (fair)
+    "assign_to": frozenset({Role.PROGRAM_OWNER}),  # to a member the supervisor chooses
+    "log_contact": LEAD_WORKERS,
+    "request_info": LEAD_WORKERS,
+    "record_prescreen": frozenset({Role.CLINICAL_OPS_COORDINATOR}),
+    "qualify": LEAD_WORKERS,
+    "disqualify": LEAD_WORKERS,
+    "reroute": LEAD_WORKERS | {Role.PROGRAM_OWNER},
+    "approve_review": frozenset({Role.MEDICAL_REVIEWER}),
+    "reject_review": frozenset({Role.MEDICAL_REVIEWER}),
+    "close": LEAD_WORKERS,
+}
+ACTIONS = tuple(ACTION_ROLES)
+
+
+# --- facts about the user (cached on the user object for the request) -----------------------
+
+
+def is_staff_user(user) -> bool:
+    """Logged in, active and holding a known role: the precondition of every rule."""
+    return bool(
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and user.is_active
+        and user.role in Role.values
+    )
+
+
+def team_ids(user) -> frozenset[int]:
+    """The ids of the user's teams (one query, then cached on the user for the request)."""
+    cached = getattr(user, "_policy_team_ids", None)
+    if cached is None:
+        cached = frozenset(
+            TeamMembership.objects.filter(user_id=user.pk).values_list("team_id", flat=True)
+        )
+        user._policy_team_ids = cached
+    return cached
+
+
+def has_role(*roles: str) -> rules.Predicate:
+    allowed = frozenset(roles)
+
+    @rules.predicate(name=f"has_role({','.join(sorted(allowed))})")
+    def check(user, obj=None) -> bool:
+        return is_staff_user(user) and user.role in allowed
+
+    return check
+
+
+# --- predicates on objects -------------------------------------------------------------------
+
+
+@rules.predicate
+def member_of_queue_team(user, queue) -> bool:
+    return queue is not None and is_staff_user(user) and queue.team_id in team_ids(user)
+
+
+@rules.predicate
+def works_referral(user, referral) -> bool:
+    """A member of the team owning the referral's queue or a queue notified about it."""
+    if not is_staff_user(user):
+        return False
+    teams = team_ids(user)
+    if referral.queue_id is not None and referral.queue.team_id in teams:
+        return True
+    notice_teams = getattr(referral, "_policy_notice_team_ids", None)
+    if notice_teams is None:
+        notice_teams = frozenset(
+            QueueNotice.objects.filter(referral_id=referral.pk).values_list(
+                "queue__team_id", flat=True
+            )
+        )
+        referral._policy_notice_team_ids = notice_teams
+    return bool(notice_teams & teams)
+
+
+@rules.predicate
+def is_patient_lead(user, referral) -> bool:
+    return referral.lead_kind == "patient"
+
+
+works_leads = has_role(*LEAD_WORKERS)
+# Lead workers without patient-data rights (the commercial rep) never see a patient lead at all
+# (PATIENT_LEADS_HIDDEN_FROM): not in lists, not by id. Supervisors see it with the identity masked.
+lead_kind_allowed = ~(is_patient_lead & has_role(*PATIENT_LEADS_HIDDEN_FROM))
+
+POLICY = rules.RuleSet()
+POLICY.add_rule("queue.view_all", has_role(*ALL_QUEUE_ROLES))
+POLICY.add_rule(
+    "queue.view", has_role(*ALL_QUEUE_ROLES) | (has_role(*TEAM_QUEUE_ROLES) & member_of_queue_team)
+)
+POLICY.add_rule(
+    "referral.view",
+    has_role(*ALL_QUEUE_ROLES) | (has_role(*TEAM_QUEUE_ROLES) & works_referral & lead_kind_allowed),
+)
+# Identity (name, email, phone, birth year, NPI) and answers of the lead.
+POLICY.add_rule("referral.view_lead", works_leads & works_referral & lead_kind_allowed)
+for _action, _roles in ACTION_ROLES.items():
+    POLICY.add_rule(f"referral.{_action}", has_role(*_roles) & works_referral & lead_kind_allowed)
+
+
+def has_perm(user, rule: str, obj: Any = None) -> bool:
+    """The one question: may ``user`` do ``rule`` on ``obj``? Unknown rules are refused."""
+    return is_staff_user(user) and POLICY.test_rule(rule, user, obj)
+
+
+def allowed_actions(user, referral) -> frozenset[str]:
+    """The actions the role may take on this referral (the services still check its state)."""
+    return frozenset(action for action in ACTIONS if has_perm(user, f"referral.{action}", referral))
+
+
+# --- the same decisions as query filters (for lists: no per-row Python checks) ----------------
+
+
+def queue_visibility(user) -> Q | None:
+    """A filter on ``Queue`` selecting the queues the user may see; None: no queue at all."""
+    if not is_staff_user(user):
+        return None
+    if user.role in ALL_QUEUE_ROLES:
+        return Q()
+    if user.role in TEAM_QUEUE_ROLES:
+        return Q(team_id__in=team_ids(user))
+    return None
+
+
+def referral_visibility(user) -> Q | None:
+    """A filter on ``Referral`` matching ``referral.view``; None: no referral at all."""
+    if not is_staff_user(user):
+        return None
+    if user.role in ALL_QUEUE_ROLES:
+        return Q()
+    if user.role not in TEAM_QUEUE_ROLES:
+        return None
+    teams = team_ids(user)
+    if not teams:
+        return None
+    noticed = QueueNotice.objects.filter(referral_id=OuterRef("pk"), queue__team_id__in=teams)
+    visible = Q(queue__team_id__in=teams) | Q(Exists(noticed))
+    if user.role in PATIENT_LEADS_HIDDEN_FROM:
+        visible &= ~Q(lead_kind="patient")
+    return visible
+
+
+def sees_lead_in_queue(user, queue) -> bool:
+    """Whether the user sees lead identity on the rows of ``queue`` they may see: the rows are
+    theirs to work (every visible row of a team queue is in the user's team)."""
+    return is_staff_user(user) and user.role in LEAD_WORKERS and member_of_queue_team(user, queue)

@@ -1,0 +1,143 @@
+"""The access helpers: the only way desk views (and the API) get protected objects.
+
+Each helper asks ``refdesk.access.policy`` and answers "not found" for anything the user may
+not see, so a refused object is indistinguishable from a missing one (same exception, same
+message, same page). Lead data leaves the encrypted fields only through ``lead_view``, which
+masks what the role may not see and audits every display of patient data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from refdesk.access import policy
+from refdesk.audit.services import audit_batch, audit_record
+from refdesk.intake.models import Referral
+from refdesk.routing.models import Queue
+
+# One message for "missing" and "not yours": the difference must not leak.
+NOT_FOUND_MESSAGE = "Not found."
+PATIENT_DATA_VIEWED = "referral.patient_data_viewed"
+
+
+def referral_list_visible_to(*, user) -> QuerySet[Referral]:
+    """Every referral the user may see (``policy.referral_visibility``); empty when none."""
+    visible = policy.referral_visibility(user)
+    if visible is None:
+        return Referral.objects.none()
+    return Referral.objects.filter(visible)
+
+
+def referral_get_for_user(*, user, public_id: uuid.UUID | str) -> Referral:
+    """The referral with this public id if the user may see it, else ``Http404``.
+
+    Raises the same ``Http404(NOT_FOUND_MESSAGE)`` for a malformed id, an unknown id and a
+    referral of another team: a caller cannot tell them apart. The queue (and its team) is
+    loaded along, because the policy needs it.
+    """
+    try:
+        key = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(str(public_id))
+    except (TypeError, ValueError):
+        raise Http404(NOT_FOUND_MESSAGE) from None
+    referral = (
+        referral_list_visible_to(user=user)
+        .select_related("queue", "queue__team", "program", "source", "referrer", "assigned_to")
+        .filter(public_id=key)
+        .first()
+    )
+    if referral is None:
+        raise Http404(NOT_FOUND_MESSAGE)
+    return referral
+
+
+def queue_list_visible_to(*, user) -> QuerySet[Queue]:
+    """The queues the user may see, by slug; empty when none."""
+    visible = policy.queue_visibility(user)
+    if visible is None:
+        return Queue.objects.none()
+    return Queue.objects.filter(visible).select_related("team").order_by("slug")
+
+
+def queue_get_for_user(*, user, slug: str) -> Queue:
+    """The queue with this slug if the user may see it, else the same ``Http404`` as unknown."""
+    queue = queue_list_visible_to(user=user).filter(slug=slug).first()
+    if queue is None:
+        raise Http404(NOT_FOUND_MESSAGE)
+    return queue
+
+
+# --- lead data ---------------------------------------------------------------------------------
+
+
+def mask_lead(lead: dict | None) -> dict[str, Any]:
+    """The lead with every identifying value replaced by ``policy.MASK``."""
+    return {
+        key: (value if key in policy.NON_IDENTIFYING_LEAD_FIELDS else policy.MASK)
+        for key, value in (lead or {}).items()
+    }
+
+
+def lead_display_name(lead: dict | None) -> str:
+    lead = lead or {}
+    name = " ".join(str(lead[key]) for key in ("given_name", "family_name") if lead.get(key))
+    return name or str(lead.get("name") or lead.get("organization") or "")
+
+
+def lead_view(*, user, referral: Referral, purpose: str = "detail") -> dict | None:
+    """The lead as this user may see it, or None when they may not see the referral at all.
+
+    Returns ``{"fields": {...}, "answers": {...}, "name": str, "masked": bool}``: identifying
+    values and answers are replaced by ``policy.MASK`` unless ``referral.view_lead`` allows
+    them. Showing a patient lead unmasked writes ``referral.patient_data_viewed`` (the field
+    names, never the values; ``purpose`` says which page showed them).
+    """
+    if not policy.has_perm(user, "referral.view", referral):
+        return None
+    if policy.has_perm(user, "referral.view_lead", referral):
+        if referral.lead_kind == "patient":
+            _audit_patient_data_viewed(user=user, referrals=[referral], purpose=purpose)
+        lead = dict(referral.lead or {})
+        return {
+            "fields": lead,
+            "answers": dict(referral.answers or {}),
+            "name": lead_display_name(lead),
+            "masked": False,
+        }
+    return {
+        "fields": mask_lead(referral.lead),
+        "answers": {key: policy.MASK for key in (referral.answers or {})},
+        "name": policy.MASK,
+        "masked": True,
+    }
+
+
+def lead_names_for_rows(*, user, queue: Queue, referrals: list[Referral]) -> dict[int, str]:
+    """{referral pk: lead name or mask} for a queue page's rows, auditing patient names shown.
+
+    The rows must come from ``referral_list_visible_to`` filtered to ``queue`` (so the
+    per-row policy check reduces to one check on the queue). One audit batch for the page:
+    a bounded number of queries whatever its size.
+    """
+    if not policy.sees_lead_in_queue(user, queue):
+        return {referral.pk: policy.MASK for referral in referrals}
+    names = {referral.pk: lead_display_name(referral.lead) for referral in referrals}
+    patients = [referral for referral in referrals if referral.lead_kind == "patient"]
+    _audit_patient_data_viewed(user=user, referrals=patients, purpose="queue")
+    return names
+
+
+def _audit_patient_data_viewed(*, user, referrals: list[Referral], purpose: str) -> None:
+    if not referrals:
+        return
+    with audit_batch():
+        for referral in referrals:
+            audit_record(
+                actor=user,
+                action=PATIENT_DATA_VIEWED,
+                subject=referral,
+                changes={"purpose": (None, purpose)},
+            )

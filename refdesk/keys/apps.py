@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class KeysConfig(AppConfig):
+    """Field-encryption key rotation (``refdesk keys``). Above ``audit``: every rotated batch is
+    an audit event, and ``core`` (the base everything imports) must import no app."""
+
+    name = "refdesk.keys"
+    label = "keys"
+    verbose_name = "Encryption keys"
