@@ -51,11 +51,15 @@ class AuditChainHead(models.Model):
 
     Locking this row from reading the head to commit serialises chain writers on PostgreSQL
     (SELECT ... FOR UPDATE); on SQLite the IMMEDIATE transaction already serialises them.
-    ``verify`` also compares it with the last event, which catches a deleted tail.
+    ``verify`` also compares it with the last event, which catches a deleted tail; ``mac`` (an
+    HMAC of seq and hash with the audit key, see ``refdesk.audit.services.head_mac``) makes that
+    check hold against someone who deletes the tail and rewrites this row without the key.
     """
 
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    # Written by the same UPDATE that moves the head; empty only before migration 0004 signs it.
+    mac = models.CharField(max_length=64, default="")
 
     def __str__(self):
         return f"head #{self.seq}"

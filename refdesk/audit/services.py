@@ -1,4 +1,12 @@
-"""``audit_record`` — the only writer of audit events — ``audit_batch`` and ``audit_verify``."""
+"""``audit_record`` — the only writer of audit events — ``audit_batch``, ``audit_verify`` and
+anchors (``audit_anchor``, ``audit_anchor_load``, ``audit_anchor_check``).
+
+Three kinds of message are signed with the audit key (HMAC-SHA256), each in its own form so no
+signature of one kind can ever pass for another: an event hash signs a JSON object (starting
+``{``), the chain head signs ``refdesk.audit.head`` + seq + hash, an anchor signs
+``refdesk.audit.anchor`` + a JSON object. (Patient-value fingerprints, same key, sign bare JSON
+values, which never start with ``r``.)
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,8 @@ import json
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +29,10 @@ from refdesk.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
 from refdesk.core import sql
 from refdesk.core.context import current_request_id
 from refdesk.core.crypto import fingerprint
+from refdesk.core.errors import ApplicationError
+
+HEAD_DOMAIN = "refdesk.audit.head"
+ANCHOR_DOMAIN = "refdesk.audit.anchor"
 
 
 def actor_label(actor: Any) -> str:
@@ -103,7 +116,22 @@ def compute_hash(
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    return hmac.new(settings.AUDIT_HMAC_KEY.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    return _mac(payload)
+
+
+def _mac(message: str) -> str:
+    return hmac.new(settings.AUDIT_HMAC_KEY.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time comparison that also accepts whatever text a tampered row holds."""
+    return hmac.compare_digest(expected.encode(), str(given).encode())
+
+
+def head_mac(seq: int, hash_: str) -> str:
+    """The chain head's signature: without the audit key nobody can rewrite the head to name an
+    earlier event. (Migration 0004 holds a copy of this function: change both or neither.)"""
+    return _mac(f"{HEAD_DOMAIN}\n{int(seq)}\n{hash_}")
 
 
 def _event_hash(event: AuditEvent) -> str:
@@ -126,7 +154,8 @@ def _lock_head() -> AuditChainHead:
         return AuditChainHead.objects.select_for_update().get(pk=1)
     except AuditChainHead.DoesNotExist:
         # First event ever (or a flushed test database): create the head without racing.
-        AuditChainHead.objects.bulk_create([AuditChainHead(pk=1)], ignore_conflicts=True)
+        genesis = AuditChainHead(pk=1, seq=0, hash=GENESIS_HASH, mac=head_mac(0, GENESIS_HASH))
+        AuditChainHead.objects.bulk_create([genesis], ignore_conflicts=True)
         return AuditChainHead.objects.select_for_update().get(pk=1)
 
 
@@ -159,8 +188,8 @@ def audit_batch():
 
 
 def _append(events: list[AuditEvent]) -> None:
-    """Chain and insert events: one head lock, one insert, one head update (SQL built once:
-    this runs in every write, intake's hot path included)."""
+    """Chain and insert events: one head lock, one insert, one head update that also re-signs
+    the head (SQL built once: this runs in every write, intake's hot path included)."""
     connection = connections[AuditEvent.objects.db]
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
@@ -178,7 +207,8 @@ def _append(events: list[AuditEvent]) -> None:
             event.hash = prev_hash = _event_hash(event)
         sql.insert_many(events)
         cursor.execute(
-            "UPDATE audit_auditchainhead SET seq = %s, hash = %s WHERE id = 1", [seq, prev_hash]
+            "UPDATE audit_auditchainhead SET seq = %s, hash = %s, mac = %s WHERE id = 1",
+            [seq, prev_hash, head_mac(seq, prev_hash)],
         )
 
 
@@ -230,42 +260,229 @@ class VerifyResult:
 
 
 def audit_verify(*, chunk_size: int = 5000) -> VerifyResult:
-    """Walk the chain in order and report the first event that breaks it."""
-    expected_seq = 1
-    prev_hash = GENESIS_HASH
-    checked = 0
-    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size):
-        if event.seq != expected_seq:
-            return VerifyResult(
-                checked,
-                f"event #{event.seq}: expected #{expected_seq} next "
-                "(an event is missing or out of order)",
-                event.seq,
-            )
-        if event.prev_hash != prev_hash:
-            return VerifyResult(
-                checked,
-                f"event #{event.seq}: does not link to event "
-                f"#{expected_seq - 1} (deleted, inserted or reordered)",
-                event.seq,
-            )
-        recomputed = _event_hash(event)
-        if not hmac.compare_digest(recomputed, event.hash):
-            return VerifyResult(
-                checked,
-                f"event #{event.seq}: hash does not match its content (edited or forged)",
-                event.seq,
-            )
-        checked += 1
-        prev_hash = event.hash
-        expected_seq += 1
-    head = AuditChainHead.objects.filter(pk=1).first()
-    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
-    if (head_seq, head_hash) != (expected_seq - 1, prev_hash):
-        return VerifyResult(
-            checked,
-            f"chain head names event #{head_seq} but the last event is "
-            f"#{expected_seq - 1} (events deleted from the end?)",
-            expected_seq,
+    """Walk the chain in order and report the first event that breaks it, then check that the
+    chain head is signed with the audit key and names the last event (a deleted tail).
+
+    Safe while writers append: events committed during the walk are walked too before the head
+    is compared, so only a real break fails.
+    """
+    checked, prev_hash = 0, GENESIS_HASH
+    events = AuditEvent.objects.order_by("seq")
+    while True:
+        walked_before = checked
+        for event in events.iterator(chunk_size=chunk_size):
+            problem = _event_problem(event, checked + 1, prev_hash)
+            if problem:
+                return VerifyResult(checked, problem, event.seq)
+            checked, prev_hash = checked + 1, event.hash
+        head = _read_head()
+        # The walk reads one snapshot; a head read after it may name events committed since.
+        if head is None or head[0] <= checked or checked == walked_before:
+            break
+        events = AuditEvent.objects.filter(seq__gt=checked).order_by("seq")
+    problem = _head_problem(head, checked, prev_hash)
+    return VerifyResult(checked, problem, checked + 1) if problem else VerifyResult(checked)
+
+
+def _event_problem(event: AuditEvent, expected_seq: int, prev_hash: str) -> str | None:
+    if event.seq != expected_seq:
+        return (
+            f"event #{event.seq}: expected #{expected_seq} next "
+            "(an event is missing or out of order)"
         )
-    return VerifyResult(checked)
+    if event.prev_hash != prev_hash:
+        return (
+            f"event #{event.seq}: does not link to event "
+            f"#{expected_seq - 1} (deleted, inserted or reordered)"
+        )
+    if not _same(_event_hash(event), event.hash):
+        return f"event #{event.seq}: hash does not match its content (edited or forged)"
+    return None
+
+
+def _read_head() -> tuple[int, str, str] | None:
+    return AuditChainHead.objects.filter(pk=1).values_list("seq", "hash", "mac").first()
+
+
+def _head_problem(head: tuple[int, str, str] | None, last_seq: int, last_hash: str) -> str | None:
+    if head is None:
+        if last_seq == 0:
+            return None  # nothing recorded yet
+        return f"the chain head is missing but the chain holds {last_seq} event(s) (deleted?)"
+    seq, hash_, mac = head
+    if not _same(head_mac(seq, hash_), mac):
+        return "chain head is not authenticated by the audit key: rewritten?"
+    if seq > last_seq:
+        return (
+            f"chain head names event #{seq} but the last event is "
+            f"#{last_seq} (events deleted from the end?)"
+        )
+    if seq < last_seq:
+        return (
+            f"chain head names event #{seq} but the chain goes on to #{last_seq} "
+            "(an older head put back?)"
+        )
+    if hash_ != last_hash:
+        return f"chain head names another event #{seq} than the chain holds (rewritten?)"
+    return None
+
+
+# Anchors: a signed checkpoint of the newest event, kept away from the database. The head's
+# signature stops anyone without the key; an anchor also stops someone who holds the key (or
+# saved an older signed head) from cutting the chain back below it.
+
+
+class AuditAnchorInvalid(ApplicationError):
+    """The file is not an anchor at all (unreadable, not JSON, fields missing or malformed)."""
+
+    code = "audit_anchor_invalid"
+
+
+@dataclass(frozen=True)
+class AuditAnchor:
+    seq: int
+    hash: str
+    occurred_at: datetime  # of the event
+    anchored_at: datetime  # when the anchor was taken
+    mac: str
+
+    def to_dict(self) -> dict:
+        return {
+            "seq": self.seq,
+            "hash": self.hash,
+            "occurred_at": _iso(self.occurred_at),
+            "anchored_at": _iso(self.anchored_at),
+            "mac": self.mac,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+_ANCHOR_FIELDS = ("seq", "hash", "occurred_at", "anchored_at", "mac")
+_ANCHOR_MAX_BYTES = 64 * 1024
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _anchor_mac(seq: int, hash_: str, occurred_at: datetime, anchored_at: datetime) -> str:
+    payload = json.dumps(
+        {
+            "seq": seq,
+            "hash": hash_,
+            "occurred_at": _iso(occurred_at),
+            "anchored_at": _iso(anchored_at),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return _mac(f"{ANCHOR_DOMAIN}\n{payload}")
+
+
+def audit_anchor() -> AuditAnchor:
+    """Sign a checkpoint of the newest event (the one the chain head names).
+
+    Refuses (``ApplicationError``) on an empty trail, or when the head is not signed or does not
+    match its event: an anchor must not vouch for a chain already broken at its end.
+    """
+    head = _read_head()
+    if head is None or head[0] == 0:
+        raise ApplicationError(
+            "the audit trail is empty: nothing to anchor yet", code="audit_empty"
+        )
+    seq, hash_, mac = head
+    if not _same(head_mac(seq, hash_), mac):
+        raise ApplicationError(
+            "chain head is not authenticated by the audit key: rewritten? "
+            "(run `refdesk audit verify`)",
+            code="audit_chain_broken",
+        )
+    event = AuditEvent.objects.filter(seq=seq).first()
+    if event is None or event.hash != hash_ or not _same(_event_hash(event), event.hash):
+        raise ApplicationError(
+            f"the chain head names event #{seq}, which is missing or does not match its hash "
+            "(run `refdesk audit verify`)",
+            code="audit_chain_broken",
+        )
+    anchored_at = timezone.now()
+    return AuditAnchor(
+        seq=seq,
+        hash=hash_,
+        occurred_at=event.occurred_at,
+        anchored_at=anchored_at,
+        mac=_anchor_mac(seq, hash_, event.occurred_at, anchored_at),
+    )
+
+
+def audit_anchor_load(path: str | Path) -> AuditAnchor:
+    """Read an anchor file; ``AuditAnchorInvalid`` (one line, naming the file) if it is not one."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(_ANCHOR_MAX_BYTES + 1)
+    except OSError as error:
+        raise AuditAnchorInvalid(f"{path}: cannot read it ({error.strerror})") from None
+    if len(data) > _ANCHOR_MAX_BYTES:
+        raise AuditAnchorInvalid(f"{path}: not an audit anchor (far too large)")
+    try:
+        return audit_anchor_parse(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise AuditAnchorInvalid(f"{path}: not an audit anchor (not UTF-8 text)") from None
+    except AuditAnchorInvalid as error:
+        raise AuditAnchorInvalid(f"{path}: {error.message}") from None
+
+
+def audit_anchor_parse(text: str) -> AuditAnchor:
+    """An anchor from the JSON ``audit anchor`` prints. Checks the form, not the signature."""
+
+    def invalid(why: str) -> AuditAnchorInvalid:
+        return AuditAnchorInvalid(f"not an audit anchor ({why})")
+
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        lineno, colno = getattr(error, "lineno", "?"), getattr(error, "colno", "?")
+        raise invalid(f"not JSON: line {lineno}, column {colno}") from None
+    if not isinstance(data, dict):
+        raise invalid("not a JSON object")
+    missing = [name for name in _ANCHOR_FIELDS if name not in data]
+    if missing:
+        raise invalid(f"missing {', '.join(missing)}")
+    unexpected = sorted(set(data) - set(_ANCHOR_FIELDS))
+    if unexpected:
+        # Only the known fields are signed: refuse text that could pass for signed content.
+        raise invalid(f"unexpected {', '.join(unexpected)}")
+    seq = data["seq"]
+    if type(seq) is not int or seq < 1:
+        raise invalid("seq must be a whole number from 1")
+    for name in ("hash", "mac"):
+        value = data[name]
+        if not (isinstance(value, str) and len(value) == 64 and _is_hex(value)):
+            raise invalid(f"{name} must be 64 lowercase hex digits")
+    moments = {}
+    for name in ("occurred_at", "anchored_at"):
+        try:
+            moment = datetime.fromisoformat(data[name])
+        except (TypeError, ValueError):
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise invalid(f"{name} must be an ISO 8601 time with a UTC offset")
+        moments[name] = moment
+    return AuditAnchor(seq=seq, hash=data["hash"], mac=data["mac"], **moments)
+
+
+def _is_hex(value: str) -> bool:
+    return all(c in "0123456789abcdef" for c in value)
+
+
+def audit_anchor_check(anchor: AuditAnchor) -> str | None:
+    """What is wrong with the chain against this anchor, or None. Run ``audit_verify`` too: the
+    anchor pins event #seq; the walk proves every event up to it still links to that one."""
+    expected = _anchor_mac(anchor.seq, anchor.hash, anchor.occurred_at, anchor.anchored_at)
+    if not _same(expected, anchor.mac):
+        return "anchor is not signed by this installation's audit key (edited, or another key)"
+    stored = AuditEvent.objects.filter(seq=anchor.seq).values_list("hash", flat=True).first()
+    if stored is None or not _same(anchor.hash, stored):
+        return f"events up to #{anchor.seq} were removed or rewritten after the anchor was taken"
+    return None

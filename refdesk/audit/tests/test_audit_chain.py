@@ -1,7 +1,6 @@
 """The audit trail is one tamper-evident chain that only audit_record() writes."""
 
 import threading
-from contextlib import contextmanager
 
 import pytest
 from django.core.management import call_command
@@ -9,52 +8,16 @@ from django.db import DatabaseError, connection, transaction
 
 from refdesk.audit.models import GENESIS_HASH, AuditEvent
 from refdesk.audit.services import audit_batch, audit_record, audit_verify
+from refdesk.audit.tests.tampering import record_events, triggers_disabled
 from refdesk.cli import main
 from refdesk.core.context import reset_request_id, set_request_id
 
 pytestmark = pytest.mark.django_db
 
 
-def _record(n: int, **kwargs) -> list[AuditEvent]:
-    return [
-        audit_record(
-            actor="system:test",
-            action="thing.happened",
-            subject=("thing", str(i)),
-            changes={"count": (i, i + 1)},
-            **kwargs,
-        )
-        for i in range(n)
-    ]
-
-
-@contextmanager
-def _triggers_disabled():
-    """Simulate an attacker with direct database access (tests only)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("DROP TRIGGER audit_event_no_update")
-            cursor.execute("DROP TRIGGER audit_event_no_delete")
-        else:
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
-    yield
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute(
-                "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_auditevent "
-                "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END"
-            )
-            cursor.execute(
-                "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_auditevent "
-                "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END"
-            )
-        else:
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
-
-
 class TestRecording:
     def test_events_form_one_chain_from_genesis(self):
-        events = _record(3)
+        events = record_events(3)
         assert [e.seq for e in events] == [1, 2, 3]
         assert events[0].prev_hash == GENESIS_HASH
         assert events[1].prev_hash == events[0].hash
@@ -101,10 +64,10 @@ class TestRecording:
 
     def test_an_event_rolls_back_with_the_change_it_records(self):
         with pytest.raises(RuntimeError), transaction.atomic():
-            _record(1)
+            record_events(1)
             raise RuntimeError("the business change failed")
         assert AuditEvent.objects.count() == 0
-        _record(1)
+        record_events(1)
         assert audit_verify().ok
 
     def test_it_rejects_an_action_without_a_verb(self):
@@ -114,13 +77,13 @@ class TestRecording:
 
 class TestAppendOnly:
     def test_the_database_rejects_update(self):
-        event = _record(1)[0]
+        event = record_events(1)[0]
         with pytest.raises(DatabaseError), transaction.atomic():
             AuditEvent.objects.filter(pk=event.pk).update(reason="rewritten")
         assert AuditEvent.objects.get(pk=event.pk).reason == ""
 
     def test_the_database_rejects_delete(self):
-        _record(2)
+        record_events(2)
         with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM audit_auditevent")
         assert AuditEvent.objects.count() == 2
@@ -128,36 +91,36 @@ class TestAppendOnly:
 
 class TestVerify:
     def test_an_intact_chain_verifies_and_the_command_says_how_many(self, capsys):
-        _record(5)
+        record_events(5)
         call_command("audit", "verify")
         assert "5 event(s) checked" in capsys.readouterr().out
 
     def test_it_catches_an_edited_event(self):
-        _record(4)
-        with _triggers_disabled():
+        record_events(4)
+        with triggers_disabled():
             AuditEvent.objects.filter(seq=2).update(reason="nothing to see")
         result = audit_verify()
         assert (result.ok, result.bad_seq, result.checked) == (False, 2, 1)
         assert "edited" in result.problem
 
     def test_it_catches_a_deleted_event(self):
-        _record(4)
-        with _triggers_disabled():
+        record_events(4)
+        with triggers_disabled():
             AuditEvent.objects.filter(seq=3).delete()
         result = audit_verify()
         assert (result.ok, result.bad_seq) == (False, 4)
 
     def test_it_catches_a_deleted_last_event(self):
-        _record(3)
-        with _triggers_disabled():
+        record_events(3)
+        with triggers_disabled():
             AuditEvent.objects.filter(seq=3).delete()
         result = audit_verify()
         assert not result.ok
         assert "last event" in result.problem
 
     def test_it_catches_reordered_events(self):
-        _record(4)
-        with _triggers_disabled():
+        record_events(4)
+        with triggers_disabled():
             # Swap the positions of events 2 and 3 (seq is unique: go through a free number).
             AuditEvent.objects.filter(seq=2).update(seq=-2)
             AuditEvent.objects.filter(seq=3).update(seq=2)
@@ -166,17 +129,17 @@ class TestVerify:
         assert (result.ok, result.bad_seq) == (False, 2)
 
     def test_it_catches_a_forged_hash(self):
-        _record(3)
+        record_events(3)
         forged = "f" * 64
-        with _triggers_disabled():
+        with triggers_disabled():
             AuditEvent.objects.filter(seq=2).update(action="thing.forged", hash=forged)
             AuditEvent.objects.filter(seq=3).update(prev_hash=forged)
         result = audit_verify()
         assert (result.ok, result.bad_seq) == (False, 2)
 
     def test_the_command_prints_the_first_bad_event_and_exits_1(self, capsys):
-        _record(3)
-        with _triggers_disabled():
+        record_events(3)
+        with triggers_disabled():
             AuditEvent.objects.filter(seq=2).update(actor="user:mallory")
         with pytest.raises(SystemExit) as exit_info:
             main(["refdesk", "audit", "verify"])
@@ -217,26 +180,57 @@ def test_concurrent_writers_keep_one_unbroken_chain():
     assert result.checked == writers * per_writer
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs real concurrent writers")
+def test_verify_while_writers_append_reports_no_false_break():
+    record_events(200)
+    stop = threading.Event()
+    failures = []
+
+    def write():
+        try:
+            while not stop.is_set():
+                with transaction.atomic():
+                    audit_record(actor="system:writer", action="thing.happened")
+        except Exception as error:  # pragma: no cover - reported below
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        results = [audit_verify(chunk_size=20) for _ in range(10)]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    assert [r.problem for r in results if not r.ok] == []
+    assert results[-1].checked > results[0].checked >= 200
+
+
 class TestBatch:
     def test_a_batch_writes_its_events_in_order_when_it_ends(self):
         with transaction.atomic(), audit_batch():
-            _record(3)
+            record_events(3)
             assert AuditEvent.objects.count() == 0  # not yet: the head is not locked yet
         assert list(AuditEvent.objects.values_list("subject_id", flat=True)) == ["0", "1", "2"]
         assert audit_verify().checked == 3
 
     def test_a_failed_batch_writes_nothing(self):
         with pytest.raises(RuntimeError), transaction.atomic(), audit_batch():
-            _record(2)
+            record_events(2)
             raise RuntimeError("the change failed")
         assert AuditEvent.objects.count() == 0
 
     def test_nested_batches_join_the_outer_one_and_chain_with_single_events(self):
-        _record(1)
+        record_events(1)
         with transaction.atomic(), audit_batch():
-            _record(1)
+            record_events(1)
             with audit_batch():
-                _record(1)
+                record_events(1)
             assert AuditEvent.objects.count() == 1
-        _record(1)
+        record_events(1)
         assert audit_verify().checked == 4
