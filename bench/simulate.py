@@ -179,7 +179,7 @@ def load(count: int, only: str | None) -> None:
     from refdesk.core.references import new_referral_reference
     from refdesk.intake.choices import Stage
     from refdesk.intake.models import Referral
-    from refdesk.intake.services import consent_text_hash
+    from refdesk.intake.submissions import consent_text_hash
     from refdesk.programs.engine import Facts, decide
     from refdesk.programs.models import Program
     from refdesk.programs.selectors import version_definition
@@ -289,12 +289,13 @@ def load(count: int, only: str | None) -> None:
             )
             consents.append(
                 ConsentRecord(
+                    event="given" if granted else "refused",
                     granted=granted,
                     purposes=[purpose],
                     channels=list(channels),
                     method="attested_by_referrer",
                     text_version=text.version,
-                    text_hash=consent_text_hash(definition, text.version),
+                    text_hash=consent_text_hash(definition.consent, text.version),
                     recorded_at=received_at,
                     recorded_by="system:bench",
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from refdesk.intake.services import Submission
+from refdesk.intake.submissions import Submission
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS_DIR = PROJECT_ROOT / "programs"
@@ -86,3 +86,13 @@ def latest_consent_version(program: str) -> str:
 
     definition = version_definition(Program.objects.get(slug=program).active_version)
     return max(definition.consent.texts, key=lambda text: text.published).version
+
+
+def valid_npi(n: int) -> str:
+    """A distinct, check-digit-valid NPI for lead ``n`` (NPIs are a duplicate key)."""
+    from refdesk.programs.engine.facts import npi_check
+
+    base = f"1{n:08d}"
+    return next(
+        f"{base}{digit}" for digit in "0123456789" if npi_check(f"{base}{digit}") == "valid"
+    )

@@ -16,7 +16,8 @@ role               queues       patient leads:      clinician /    actions (on r
 =================  ===========  ==================  =============  ============================
 patient-services   own teams    shown (audited)     shown          claim, assign, log contact,
 agent                                                              request info, qualify /
-                                                                   disqualify, re-route, close
+                                                                   disqualify, re-route, close,
+                                                                   record or withdraw consent
 clinical-ops       own teams    shown (audited)     shown          as agent + record prescreen
 coordinator
 medical-affairs    own teams    shown (audited)     shown          as agent
@@ -88,6 +89,9 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "approve_review": frozenset({Role.MEDICAL_REVIEWER}),
     "reject_review": frozenset({Role.MEDICAL_REVIEWER}),
     "close": LEAD_WORKERS,
+    # Consent heard on a call or a withdrawal the lead asks for: whoever contacts leads.
+    "record_consent": LEAD_WORKERS,
+    "withdraw_consent": LEAD_WORKERS,
 }
 ACTIONS = tuple(ACTION_ROLES)
 

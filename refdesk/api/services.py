@@ -15,9 +15,10 @@ from refdesk.audit.services import audit_batch
 from refdesk.core import sql
 from refdesk.core.errors import Conflict
 from refdesk.intake.models import Referral
-from refdesk.intake.services import Submission, referral_prepare, referral_submit
+from refdesk.intake.submissions import Submission, referral_prepare
 from refdesk.referrers.models import PartnerKey
 from refdesk.routing.selectors import route_summary
+from refdesk.workflow.submission import referral_submit
 
 
 def request_fingerprint(document: Any) -> str:

@@ -28,7 +28,7 @@ from refdesk.api.schemas import (
 from refdesk.api.services import partner_referral_submit, request_fingerprint
 from refdesk.core.errors import NotFound
 from refdesk.intake.models import Referral
-from refdesk.intake.services import Submission
+from refdesk.intake.submissions import Submission
 
 api = NinjaAPI(
     title="refdesk partner API",

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from django.conf import settings
 from django.db import connections, models, transaction
@@ -35,7 +35,21 @@ HEAD_DOMAIN = "refdesk.audit.head"
 ANCHOR_DOMAIN = "refdesk.audit.anchor"
 
 
-def actor_label(actor: Any) -> str:
+@runtime_checkable
+class AuditActor(Protocol):
+    """Anything that acts and names itself for the trail: a staff user, a referrer, a partner
+    key (``user:alice``, ``referrer:K7Q3M9X``, ``partner:...``)."""
+
+    @property
+    def audit_label(self) -> str: ...
+
+
+# Who acts, in every service that changes something: an ``AuditActor``, or a fixed label for
+# refdesk itself and its commands ("system:demo", "system:intake").
+type Actor = str | AuditActor
+
+
+def actor_label(actor: Actor) -> str:
     """A fixed text for the actor: a string is taken as is; a user becomes ``user:<username>``."""
     if isinstance(actor, str):
         if not actor:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import unicodedata
 from functools import cache
 
 import phonenumbers
@@ -109,6 +110,27 @@ def phone_index(value: str | None, default_region: str | None = "US") -> str:
         return ""
     normalised = normalise_phone(value, default_region)
     return blind_index("phone", normalised) if normalised else ""
+
+
+def npi_index(value: str | None) -> str:
+    """The NPI's digits (a clinician's public identifier, indexed like the rest of the lead)."""
+    digits = "".join(ch for ch in str(value or "") if ch.isascii() and ch.isdigit())
+    return blind_index("npi", digits) if digits else ""
+
+
+def normalise_name(value: str) -> str:
+    """Case, accents' composed forms and spacing never make two spellings of a name differ."""
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+
+
+def name_index(given: str | None, family: str | None, birth_year: int | str | None) -> str:
+    """Name and birth year together (``match_on: name_and_birth_year``); empty unless all three
+    are known: a name alone matches too many people."""
+    if not (given and family and birth_year):
+        return ""
+    return blind_index(
+        "name", f"{normalise_name(str(given))}|{normalise_name(str(family))}|{birth_year}"
+    )
 
 
 def fingerprint(value) -> str:

@@ -24,15 +24,16 @@ from refdesk.accounts.models import Team, User
 from refdesk.accounts.services import user_create
 from refdesk.governance.services import program_apply
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
-from refdesk.intake.lifecycle import referral_close
-from refdesk.intake.services import Submission, referral_submit
+from refdesk.intake.submissions import Submission
 from refdesk.programs.loader import load_program_files
 from refdesk.programs.models import Program
 from refdesk.programs.selectors import version_definition
 from refdesk.referrers.models import Referrer, Source
 from refdesk.referrers.services import referrer_create
-from refdesk.routing.assignment import referral_claim
-from refdesk.routing.reviews import review_approve, review_reject
+from refdesk.workflow.assignment import referral_claim
+from refdesk.workflow.closing import referral_close
+from refdesk.workflow.reviews import review_approve, review_reject
+from refdesk.workflow.submission import referral_submit
 
 ACTOR = "system:demo"
 DEMO_PROGRAMS = ("trial-prescreening", "provider-education", "patient-support")
@@ -373,7 +374,7 @@ def _progress(referral, definition, fate: float, age_days: int) -> None:
             referral=referral,
             outcome=Outcome.NOT_QUALIFIED,
             actor=worker,
-            reason_code="prescreen_not_eligible",
+            reason_code="criteria_not_met",
         )
     elif fate < 0.12:
         referral_close(
@@ -391,7 +392,7 @@ def _progress(referral, definition, fate: float, age_days: int) -> None:
             referral=referral,
             outcome=Outcome.NOT_QUALIFIED,
             actor=worker,
-            reason_code="outside_target",
+            reason_code="specialty_not_targeted",
         )
     elif fate < 0.4:
         return  # still being worked

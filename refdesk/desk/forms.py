@@ -9,23 +9,8 @@ from __future__ import annotations
 import re
 
 from refdesk.core.errors import ValidationFailed
-from refdesk.intake.choices import Outcome, PrescreenOutcome
+from refdesk.intake.choices import OUTCOME_REASONS, Outcome, PrescreenOutcome
 
-# Reason codes per outcome ("every outcome but qualified carries a reason code"). Codes, not
-# free text: reports group by them and they never hold patient data.
-REASON_CODES: dict[str, tuple[str, ...]] = {
-    Outcome.NOT_QUALIFIED: (
-        "criteria_not_met",
-        "specialty_not_targeted",
-        "request_out_of_scope",
-        "out_of_region",
-    ),
-    Outcome.UNREACHABLE: ("retries_exhausted", "contact_details_invalid"),
-    Outcome.DECLINED: ("lead_declined", "referrer_cancelled"),
-    Outcome.WITHDRAWN: ("consent_withdrawn",),
-    Outcome.DUPLICATE: ("duplicate_referral",),
-    Outcome.ENTERED_IN_ERROR: ("entered_in_error",),
-}
 # Outcomes the generic "close" action offers (qualify and disqualify have their own buttons).
 CLOSE_OUTCOMES = tuple(
     outcome
@@ -51,7 +36,7 @@ def text(post, field: str, *, required: bool, label: str) -> str:
 
 def reason_code(post, outcome: str) -> str:
     code = (post.get("reason_code") or "").strip()
-    if code not in REASON_CODES.get(outcome, ()):
+    if code not in OUTCOME_REASONS.get(outcome, ()):
         raise _error("reason_code", "Choose a reason code for this outcome.")
     return code
 

@@ -4,8 +4,9 @@ Every service audits with the referral as subject (submission, consent, routing 
 re-routes, reviews, notices, claims, contact attempts, stage changes), so the trail is the
 single source: nothing is merged from other tables and nothing can be missing from one view
 but present in another. Entries are words built from a whitelist of non-patient fields; a
-change to patient fields reads "lead details changed", never the values. Free-text reasons
-(a re-route reason, a contact note) are shown only to roles that see patient data, because
+change to patient fields reads "lead details changed", never the values. What people wrote
+(a re-route reason, a contact note) is stored encrypted with the referral, never in the trail;
+the event refers to it by id, and it is shown only to roles that see patient data, because
 people may type anything there.
 """
 
@@ -16,6 +17,7 @@ from datetime import datetime
 
 from refdesk.audit.models import AuditEvent
 from refdesk.intake.models import Referral
+from refdesk.intake.notes import notes_by_id
 
 # action -> sentence; {field} placeholders are filled from SAFE_FIELDS' new values.
 WORDS: dict[str, str] = {
@@ -23,6 +25,7 @@ WORDS: dict[str, str] = {
     "referral.duplicate_received": "The same lead was referred again ({duplicate})",
     "consent.recorded": "Consent recorded",
     "consent.withdrawn": "Consent withdrawn",
+    "consent.expired": "Consent expired",
     "referral.routed": "Routed to {queue}",
     "referral.reevaluated": "Routing re-evaluated",
     "referral.rerouted": "Re-routed to {queue}",
@@ -79,6 +82,15 @@ NON_PATIENT_FIELDS = SAFE_FIELDS | {
     "received_at",
     "reason",
     "suggested_queue",
+    "routed_at",
+    "first_response_due_at",
+    "sla_paused_at",
+    "sla_paused_seconds",
+    "closed_at",
+    "event",
+    "expires_at",
+    "withdrawn_purposes",
+    "withdrawn_channels",
 }
 
 
@@ -120,8 +132,22 @@ def _words(event: AuditEvent) -> tuple[str, bool]:
         text = template.format_map(_Blank(values))
     if lead_changed and "lead details changed" not in text.lower():
         text = f"{text}; lead details changed"
+    text += _clock_words(event.changes or {})
     text = text.replace("_", " ")
     return text[:1].upper() + text[1:], lead_changed
+
+
+def _clock_words(changes: dict) -> str:
+    """The first-response clock stopping (waiting on the referrer) and starting again."""
+    paused = changes.get("sla_paused_at")
+    if not isinstance(paused, dict):
+        return ""
+    if paused.get("new"):
+        return "; first-response clock paused"
+    due = (changes.get("first_response_due_at") or {}).get("new")
+    return "; first-response clock resumed" + (
+        f" (due {due[:16].replace('T', ' ')} UTC)" if due else ""
+    )
 
 
 class _Blank(dict):
@@ -136,19 +162,23 @@ def _is_view(action: str) -> bool:
 
 
 def referral_timeline(*, referral: Referral, show_free_text: bool) -> list[TimelineEntry]:
-    """The referral's entries, oldest first (one indexed query on subject and seq)."""
+    """The referral's entries, oldest first (one indexed query on subject and seq; one more for
+    its notes when the role may read them)."""
     events = AuditEvent.objects.filter(
         subject_type="referral", subject_id=str(referral.public_id)
     ).order_by("seq")
+    notes = notes_by_id(referral) if show_free_text else {}
     entries = []
     for event in events:
         if _is_view(event.action):
             continue
         what, lead_changed = _words(event)
-        reason_code = (event.changes or {}).get("outcome_reason", {})
+        changes = event.changes or {}
+        reason_code = changes.get("outcome_reason", {})
         detail = reason_code.get("new") or "" if isinstance(reason_code, dict) else ""
-        if show_free_text and event.reason and event.action in FREE_TEXT_ACTIONS:
-            detail = f"{detail} — {event.reason}" if detail else event.reason
+        note = _note_of(changes, notes)
+        if note:
+            detail = f"{detail} — {note}" if detail else note
         entries.append(
             TimelineEntry(
                 when=event.occurred_at,
@@ -161,14 +191,11 @@ def referral_timeline(*, referral: Referral, show_free_text: bool) -> list[Timel
     return entries
 
 
-# Actions whose reason is text a person typed (shown to patient-data roles only).
-FREE_TEXT_ACTIONS = frozenset(
-    {
-        "referral.assigned",
-        "referral.rerouted",
-        "referral.contact_attempted",
-        "referral.closed",
-        "referral.info_request_queued",
-        "referral.answers_updated",
-    }
-)
+def _note_of(changes: dict, notes: dict) -> str:
+    """The text of the note an event refers to, if the reader may see it: what a person wrote
+    lives encrypted with the referral, the trail holds only its id and fingerprint."""
+    reference = (changes.get("note") or {}).get("new")
+    if not isinstance(reference, dict):
+        return ""
+    note = notes.get(reference.get("id"))
+    return note.text if note is not None else ""

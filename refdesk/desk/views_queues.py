@@ -32,7 +32,7 @@ from refdesk.core.errors import ApplicationError
 from refdesk.desk import queue_selectors as qs
 from refdesk.intake.choices import Outcome, Stage
 from refdesk.referrers.models import Source
-from refdesk.routing.services import referral_claim
+from refdesk.workflow.assignment import referral_claim
 
 PAGE_SIZES = (5, 10, 25, 50, 100)
 DEFAULT_PAGE_SIZE = 25

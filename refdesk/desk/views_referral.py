@@ -1,16 +1,18 @@
 """The referral page ``/desk/referrals/<public_id>``, its timeline fragment and its actions.
 
-Thin views: parse -> authorize (``desk.access`` for the referral, ``accounts.policy`` for the
-action) -> one service call -> render. A referral the user may not see, an action the role may
-not take and an unknown review id all raise the same ``Http404`` as a referral that does not
-exist. Expected business failures (wrong state, bad input) re-render the page with the error
-and its status code; nothing here becomes a 500. Every action is a CSRF-protected POST that
-works as a plain form (redirect back) and through htmx (the updated page body is returned).
+Thin views: parse -> authorize (``access.selectors`` for the referral, ``access.policy`` for the
+action) -> one service call -> render. Which actions the page offers is the workflow's answer
+(``workflow.transitions.actions_available``: the role's actions that the referral's stage and
+state allow); the services check again when one is taken. A referral the user may not see, an
+action the role may not take and an unknown review id all raise the same ``Http404`` as a
+referral that does not exist. Expected business failures (wrong state, bad input) re-render the
+page with the error and its status code; nothing here becomes a 500. Every action is a
+CSRF-protected POST that works as a plain form (redirect back) and through htmx (the updated
+page body is returned).
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 
@@ -27,27 +29,36 @@ from django.views.decorators.http import require_GET, require_POST
 from refdesk.access import policy
 from refdesk.access.selectors import NOT_FOUND_MESSAGE, lead_view, referral_get_for_user
 from refdesk.accounts.models import User
-from refdesk.consent.models import ConsentRecord
+from refdesk.consent.choices import WithdrawalReason
+from refdesk.consent.selectors import consent_current, consent_history
 from refdesk.core.errors import ApplicationError, ValidationFailed
 from refdesk.desk import forms
 from refdesk.desk.timeline import actor_name, referral_timeline
-from refdesk.intake import contact
-from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
+from refdesk.intake.choices import OUTCOME_REASONS, Outcome, PrescreenOutcome
 from refdesk.intake.labels import item_label, lead_label
-from refdesk.intake.lifecycle import referral_close, referral_record_prescreen
 from refdesk.intake.models import Referral
 from refdesk.programs.selectors import version_definition
 from refdesk.routing.choices import ReviewState
-from refdesk.routing.handover import REASSIGNABLE_STAGES, assignees_for, referral_assign_to
-from refdesk.routing.models import Queue, QueueNotice, Review
-from refdesk.routing.selectors import decision_explanation, latest_decision
-from refdesk.routing.services import (
-    referral_assign,
-    referral_claim,
-    referral_reroute,
-    review_approve,
-    review_reject,
+from refdesk.routing.models import QueueNotice, Review
+from refdesk.routing.selectors import (
+    assignees_for,
+    decision_explanation,
+    latest_decision,
+    reroute_targets,
 )
+from refdesk.workflow.assignment import referral_assign_next, referral_assign_to, referral_claim
+from refdesk.workflow.closing import referral_close, referral_record_prescreen
+from refdesk.workflow.consent import consent_record, consent_withdraw
+from refdesk.workflow.contact import (
+    CHANNELS,
+    contact_attempt_log,
+    referral_request_info,
+    requestable_items,
+)
+from refdesk.workflow.contact import OUTCOMES as CONTACT_OUTCOMES
+from refdesk.workflow.reviews import review_approve, review_reject
+from refdesk.workflow.route import referral_reroute
+from refdesk.workflow.transitions import STAFF_ACTIONS, Situation, actions_available
 
 
 def is_htmx(request) -> bool:
@@ -69,61 +80,31 @@ def _answer_label(definition, name: str) -> str:
     return item_label(definition, f"answers.{name}")
 
 
-# The stages in which each action can succeed. The policy says who may act; this keeps the page
-# from offering a button the service would refuse (e.g. "claim" on work already in progress).
-OPEN_STAGES = frozenset(
-    {
-        Stage.RECEIVED,
-        Stage.NEEDS_INFO,
-        Stage.AWAITING_REVIEW,
-        Stage.QUEUED,
-        Stage.IN_PROGRESS,
-        Stage.SCHEDULED,
-    }
-)
-ACTION_STAGES: dict[str, frozenset[str]] = {
-    "claim": frozenset({Stage.QUEUED}),
-    "assign": frozenset({Stage.QUEUED}),
-    "assign_to": REASSIGNABLE_STAGES,
-    "reroute": frozenset(
-        {Stage.NEEDS_INFO, Stage.AWAITING_REVIEW, Stage.QUEUED, Stage.IN_PROGRESS}
-    ),
-    # Judging a lead waits for its review (referral_close refuses it meanwhile).
-    "qualify": OPEN_STAGES - {Stage.AWAITING_REVIEW},
-    "disqualify": OPEN_STAGES - {Stage.AWAITING_REVIEW},
-}
-
-
-def actions_offered(allowed, *, stage: str, review_pending: bool) -> frozenset[str]:
-    """The role's allowed actions that fit the referral's current state."""
-    offered = set()
-    for action in allowed:
-        if stage not in ACTION_STAGES.get(action, OPEN_STAGES):
-            continue
-        if action in ("approve_review", "reject_review") and not review_pending:
-            continue
-        offered.add(action)
-    return frozenset(offered)
+def _situation(request, referral: Referral, reviews, consent) -> Situation:
+    return Situation(
+        stage=referral.stage,
+        assigned_to_id=referral.assigned_to_id,
+        user_id=request.user.pk,
+        in_queue=referral.queue_id is not None,
+        review_pending=any(r.state == ReviewState.PENDING for r in reviews),
+        is_trial=referral.program.goal == "trial_prescreening",
+        consent_granted=consent.granted,
+    )
 
 
 def detail_context(request, referral: Referral) -> dict:
-    """Everything the page shows; lead values only through ``lead_view`` (masked, audited)."""
+    """Everything the page shows; lead values only through ``lead_view`` (masked, audited).
+    The actions are the workflow's answer (``actions_available``), not decided here."""
     user = request.user
     definition = version_definition(referral.program_version)
     lead = lead_view(user=user, referral=referral) or {}
-    consent = (
-        ConsentRecord.objects.filter(referral=referral).order_by("-recorded_at", "-id").first()
-    )
+    consent = consent_current(referral)
     decision = latest_decision(referral)
     sees_free_text = policy.has_perm(user, "referral.view_lead", referral)
     reviews = list(Review.objects.filter(referral=referral).order_by("requested_at"))
     for review in reviews:
         review.decider = actor_name(review.decided_by) if review.decided_by else ""
-    actions = actions_offered(
-        policy.allowed_actions(user, referral),
-        stage=referral.stage,
-        review_pending=any(r.state == ReviewState.PENDING for r in reviews),
-    )
+    actions = actions_available(user, referral, _situation(request, referral, reviews, consent))
     return {
         "referral": referral,
         "program_name": definition.name,
@@ -131,8 +112,11 @@ def detail_context(request, referral: Referral) -> dict:
         "lead_fields": _labelled(definition, lead.get("fields", {}), lead_label),
         "lead_answers": _labelled(definition, lead.get("answers", {}), _answer_label),
         "consent": consent,
+        "consent_history": consent_history(referral) if consent.needed or consent.record else [],
         "decision": decision,
-        "explanation": _explanation(decision, sees_answers=sees_free_text) if decision else [],
+        "explanation": (
+            decision_explanation(decision, sees_lead=sees_free_text) if decision else []
+        ),
         "checklist": (decision.decision.get("checklist") or []) if decision else [],
         "show_check_reasons": sees_free_text,
         "reviews": reviews,
@@ -143,24 +127,11 @@ def detail_context(request, referral: Referral) -> dict:
         "missing": [item_label(definition, item) for item in referral.missing],
         "timeline": referral_timeline(referral=referral, show_free_text=sees_free_text),
         "actions": actions,
-        "forms": _action_choices(referral, actions),
+        "forms": _action_choices(referral, actions, definition, consent),
     }
 
 
-# The engine names the eligibility markers a prescreen failed, misses or awaits ("failed
-# markers ecog, active_brain_metastases"): facts derived from the lead's answers, which roles
-# without ``referral.view_lead`` see masked. They keep the sentence and the outcome.
-_MARKER_LIST = re.compile(r"\b((?:failed|missing|for) markers) [^.]+")
-
-
-def _explanation(decision, *, sees_answers: bool) -> list[str]:
-    sentences = decision_explanation(decision)
-    if sees_answers:
-        return sentences
-    return [_MARKER_LIST.sub(rf"\1 {policy.MASK}", sentence) for sentence in sentences]
-
-
-def _action_choices(referral: Referral, actions) -> dict:
+def _action_choices(referral: Referral, actions, definition, consent) -> dict:
     """Choices for the action forms, built only for the actions offered."""
     choices: dict = {}
     if "assign_to" in actions:
@@ -173,24 +144,32 @@ def _action_choices(referral: Referral, actions) -> dict:
             for user in assignees_for(referral)
         ]
     if "reroute" in actions:
-        choices["queues"] = list(
-            Queue.objects.exclude(pk=referral.queue_id).order_by("slug").values_list("slug", "name")
-        )
-    if "request_info" in actions:
-        definition = version_definition(referral.program_version)
-        choices["items"] = [
-            (item, item_label(definition, item)) for item in contact.requestable_items(referral)
+        choices["queues"] = [
+            (target.queue.slug, target.queue.name)
+            for target in reroute_targets(referral)
+            if target.allowed
         ]
-    choices["channels"] = contact.CHANNELS
-    choices["contact_outcomes"] = contact.OUTCOMES
+    if "request_info" in actions:
+        choices["items"] = [
+            (item, item_label(definition, item)) for item in requestable_items(referral)
+        ]
+    rules = definition.consent
+    if rules is not None and ("record_consent" in actions or "withdraw_consent" in actions):
+        choices["consent_purposes"] = list(rules.purposes)
+        choices["consent_channels"] = list(rules.channels)
+        choices["consent_methods"] = list(rules.methods)
+        choices["consent_texts"] = [text.version for text in rules.texts]
+        choices["withdrawal_reasons"] = WithdrawalReason.choices
+        choices["granted_purposes"] = list(consent.purposes)
+        choices["granted_channels"] = list(consent.channels)
+    choices["channels"] = CHANNELS
+    choices["contact_outcomes"] = CONTACT_OUTCOMES
     choices["prescreen_outcomes"] = PrescreenOutcome.choices
     choices["close_outcomes"] = [(o, Outcome(o).label) for o in forms.CLOSE_OUTCOMES]
-    choices["reason_codes"] = forms.REASON_CODES
-    choices["not_qualified_codes"] = forms.REASON_CODES[Outcome.NOT_QUALIFIED]
+    choices["not_qualified_codes"] = OUTCOME_REASONS[Outcome.NOT_QUALIFIED]
     choices["close_codes"] = sorted(
-        {code for outcome in forms.CLOSE_OUTCOMES for code in forms.REASON_CODES[outcome]}
+        {code for outcome in forms.CLOSE_OUTCOMES for code in OUTCOME_REASONS[outcome]}
     )
-    choices["is_trial"] = referral.program.goal == "trial_prescreening"
     return choices
 
 
@@ -308,14 +287,7 @@ def _claim(request, referral):
 
 
 def _assign(request, referral):
-    if referral.stage != Stage.QUEUED or referral.assigned_to_id:
-        raise ApplicationError(
-            "only a queued, unassigned referral can be assigned", code="not_assignable"
-        )
-    if referral_assign(referral=referral, actor=request.user) is None:
-        raise ApplicationError(
-            "nobody in the queue's team is available; it waits in the queue", code="nobody"
-        )
+    referral_assign_next(referral=referral, actor=request.user)
 
 
 def _assign_to(request, referral):
@@ -328,7 +300,7 @@ def _assign_to(request, referral):
 
 
 def _log_contact(request, referral):
-    contact.contact_attempt_log(
+    contact_attempt_log(
         referral=referral,
         channel=request.POST.get("channel", ""),
         outcome=request.POST.get("outcome", ""),
@@ -339,7 +311,7 @@ def _log_contact(request, referral):
 
 
 def _request_info(request, referral):
-    contact.referral_request_info(
+    referral_request_info(
         referral=referral,
         items=request.POST.getlist("items"),
         reason=forms.text(request.POST, "note", required=False, label="Note"),
@@ -408,6 +380,30 @@ def _reject_review(request, referral):
     )
 
 
+def _record_consent(request, referral):
+    consent_record(
+        referral=referral,
+        purposes=request.POST.getlist("purposes"),
+        channels=request.POST.getlist("channels"),
+        method=request.POST.get("method", ""),
+        text_version=request.POST.get("text_version", ""),
+        note=forms.text(request.POST, "note", required=False, label="Note"),
+        actor=request.user,
+    )
+
+
+def _withdraw_consent(request, referral):
+    everything = request.POST.get("scope", "all") == "all"
+    consent_withdraw(
+        referral=referral,
+        purposes=None if everything else request.POST.getlist("purposes"),
+        channels=None if everything else request.POST.getlist("channels"),
+        reason=request.POST.get("reason", ""),
+        note=forms.text(request.POST, "note", required=False, label="Note"),
+        actor=request.user,
+    )
+
+
 HANDLERS: dict[str, Callable] = {
     "claim": _claim,
     "assign": _assign,
@@ -421,5 +417,9 @@ HANDLERS: dict[str, Callable] = {
     "reroute": _reroute,
     "approve_review": _approve_review,
     "reject_review": _reject_review,
+    "record_consent": _record_consent,
+    "withdraw_consent": _withdraw_consent,
 }
-assert set(HANDLERS) == set(policy.ACTIONS), "every policy action has exactly one handler"
+assert set(HANDLERS) == set(policy.ACTIONS) == set(STAFF_ACTIONS), (
+    "every staff action of the workflow has a policy row and exactly one handler"
+)

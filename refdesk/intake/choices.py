@@ -16,6 +16,29 @@ class Stage(models.TextChoices):
     CLOSED = "closed", "Closed"  # an outcome is set
 
 
+# Groups of stages, named once (the workflow's action table says which actions each allows).
+# Not closed: work remains (received is transient: routing runs in the submission's transaction).
+OPEN_STAGES = frozenset(
+    {
+        Stage.RECEIVED,
+        Stage.NEEDS_INFO,
+        Stage.AWAITING_REVIEW,
+        Stage.QUEUED,
+        Stage.IN_PROGRESS,
+        Stage.SCHEDULED,
+    }
+)
+# In a queue's work list: open and routed.
+WORK_STAGES = OPEN_STAGES - {Stage.RECEIVED}
+# The first-response clock runs: paused in needs_info (the referrer owes us), stopped once
+# something is booked or the referral is closed.
+SLA_RUNNING_STAGES = frozenset({Stage.AWAITING_REVIEW, Stage.QUEUED, Stage.IN_PROGRESS})
+# Somebody works it: a re-evaluation suggests a new queue instead of moving it.
+CLAIMED_STAGES = frozenset({Stage.IN_PROGRESS, Stage.SCHEDULED})
+# An assigned referral still takes its owner's time (automatic assignment balances these).
+LOAD_STAGES = frozenset({Stage.AWAITING_REVIEW, Stage.QUEUED, Stage.IN_PROGRESS, Stage.SCHEDULED})
+
+
 class Outcome(models.TextChoices):
     QUALIFIED = "qualified", "Qualified"  # met the program's goal criteria
     NOT_QUALIFIED = "not_qualified", "Not qualified"  # checked and did not meet them
@@ -24,6 +47,32 @@ class Outcome(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"  # consent withdrawn
     DUPLICATE = "duplicate", "Duplicate"  # same lead already in progress
     ENTERED_IN_ERROR = "entered_in_error", "Entered in error"  # should never have existed
+
+
+# Reason codes a person may choose for each outcome ("every outcome but qualified carries a
+# reason code"). Codes, not free text: reports group by them and they never hold patient data.
+OUTCOME_REASONS: dict[str, tuple[str, ...]] = {
+    Outcome.NOT_QUALIFIED: (
+        "criteria_not_met",
+        "specialty_not_targeted",
+        "request_out_of_scope",
+        "out_of_region",
+    ),
+    Outcome.UNREACHABLE: ("retries_exhausted", "contact_details_invalid"),
+    Outcome.DECLINED: ("lead_declined", "referrer_cancelled"),
+    Outcome.WITHDRAWN: ("consent_withdrawn",),
+    Outcome.DUPLICATE: ("duplicate_referral",),
+    Outcome.ENTERED_IN_ERROR: ("entered_in_error",),
+}
+# Codes only refdesk itself sets, with the event that sets them.
+SYSTEM_OUTCOME_REASONS: dict[str, tuple[str, ...]] = {
+    Outcome.NOT_QUALIFIED: ("review_rejected",),  # a reviewer rejected the request
+    Outcome.DUPLICATE: ("same_lead_in_window",),  # intake matched a recent referral
+    Outcome.WITHDRAWN: ("consent_withdrawn",),  # every consented purpose was withdrawn
+}
+
+# Outcomes that judge the lead or report contact: not while a review is pending.
+REVIEW_GATED_OUTCOMES = frozenset({Outcome.QUALIFIED, Outcome.NOT_QUALIFIED, Outcome.UNREACHABLE})
 
 
 class PrescreenOutcome(models.TextChoices):

@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models import Q
 
-from refdesk.core.fields import EncryptedJSONField
+from refdesk.core.fields import EncryptedJSONField, EncryptedTextField
 from refdesk.core.models import BaseModel
 from refdesk.intake.choices import LeadKind, Outcome, PrescreenOutcome, Stage, SubmissionMethod
 
@@ -15,6 +15,20 @@ class Referral(BaseModel):
 
     # Fields whose values are patient data: audit events name them but store fingerprints.
     SENSITIVE_FIELDS = frozenset({"lead", "answers"})
+    # Columns copied or derived from the lead (clear for routing, or blind indexes): when the
+    # lead changes, the trail fingerprints them too.
+    LEAD_COLUMNS = frozenset(
+        {
+            "preferred_contact",
+            "lead_timezone",
+            "language",
+            "country",
+            "email_index",
+            "phone_index",
+            "npi_index",
+            "name_index",
+        }
+    )
 
     reference = models.CharField(max_length=16, unique=True)
     program = models.ForeignKey(
@@ -46,8 +60,11 @@ class Referral(BaseModel):
     lead_timezone = models.CharField(max_length=64, blank=True)
     language = models.CharField(max_length=16, blank=True)
     country = models.CharField(max_length=2, blank=True)
+    # Blind indexes (keyed HMACs) of the duplicate keys a program may match on (``match_on``).
     email_index = models.CharField(max_length=64, blank=True)
     phone_index = models.CharField(max_length=64, blank=True)
+    npi_index = models.CharField(max_length=64, blank=True)
+    name_index = models.CharField(max_length=64, blank=True)  # name and birth year
 
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.RECEIVED)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
@@ -74,6 +91,10 @@ class Referral(BaseModel):
     flags = models.JSONField(default=list, blank=True)
     routed_at = models.DateTimeField(null=True, blank=True)
     first_response_due_at = models.DateTimeField(null=True, blank=True)
+    # The first-response clock stops while the referrer owes information (needs_info): when it
+    # stopped, and the business time it has stood still in earlier waits (added to the SLA).
+    sla_paused_at = models.DateTimeField(null=True, blank=True)
+    sla_paused_seconds = models.PositiveIntegerField(default=0)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     utm_source = models.CharField(max_length=100, blank=True)
@@ -104,6 +125,17 @@ class Referral(BaseModel):
             ),
             models.Index(
                 fields=["program", "phone_index", "received_at"], name="referral_dup_phone"
+            ),
+            # The same for the optional keys, only over referrals that have them.
+            models.Index(
+                fields=["program", "npi_index", "received_at"],
+                name="referral_dup_npi",
+                condition=~Q(npi_index=""),
+            ),
+            models.Index(
+                fields=["program", "name_index", "received_at"],
+                name="referral_dup_name",
+                condition=~Q(name_index=""),
             ),
             # Work queues: WHERE queue=? AND stage IN (...) ORDER BY first_response_due_at.
             models.Index(
@@ -159,3 +191,43 @@ class MissingItem(models.Model):
 
     def __str__(self):
         return f"{self.field} missing on referral {self.referral_id}"
+
+
+class NoteKind(models.TextChoices):
+    """Which action a staff note was written with."""
+
+    CONTACT = "contact", "Contact attempt"
+    CLOSE = "close", "Closing"
+    REROUTE = "reroute", "Re-route"
+    ASSIGN = "assign", "Assignment"
+    REQUEST_INFO = "request_info", "Information request"
+    ANSWERS = "answers", "Answers changed"
+    REVIEW = "review", "Review decision"
+    CONSENT = "consent", "Consent"
+
+
+class ReferralNote(BaseModel):
+    """Free text a staff member typed while acting on a referral (a contact note, a re-route
+    reason, a reviewer's note). People may type anything there, patient details included, so it
+    is patient data: encrypted, kept with the referral so it can be erased with it, and never
+    copied into the append-only audit trail — the event that records the action carries the
+    note's public id and a keyed fingerprint of the text instead.
+
+    Written only by the workflow services, in the same transaction as the action.
+    """
+
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="notes")
+    kind = models.CharField(max_length=20, choices=NoteKind.choices)
+    text = EncryptedTextField()
+    written_by = models.CharField(max_length=200)  # the audit label of the author
+    written_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["referral", "written_at"]
+        indexes = [
+            # A referral's notes for its timeline: WHERE referral=? ORDER BY written_at.
+            models.Index(fields=["referral", "written_at"], name="note_referral_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} note on referral {self.referral_id}"

@@ -1,15 +1,17 @@
 """Reads about referrals for people outside the team: what a referrer may see of one.
 
-The status page never shows lead data; it shows the status only while the lead's consent is
-granted and not withdrawn (the consent record has no separate "share with referrer" flag, so
-active consent is the permission); otherwise it says the status is not shared.
+The status page never shows lead data; it shows the status only while the lead's consent is in
+force (``consent_current``: granted, not withdrawn, not expired — there is no separate "share
+with referrer" flag, so consent is the permission); otherwise it says the status is not shared.
+A duplicate follows the referral it was added to, as its confirmation said: the referrer is told
+what is happening to the lead, not that their copy was closed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from refdesk.consent.models import ConsentRecord
+from refdesk.consent.selectors import consent_current
 from refdesk.intake.choices import Stage
 from refdesk.intake.models import Referral
 
@@ -30,9 +32,18 @@ STAGE_WORDS: dict[str, tuple[str, str]] = {
 
 
 def status_shared(referral: Referral) -> bool:
-    """Active consent (latest record granted, not withdrawn) is the permission to share."""
-    record = ConsentRecord.objects.filter(referral=referral).order_by("-recorded_at", "-id").first()
-    return record is not None and record.is_active
+    """Consent in force is the permission to share; without a consent record (clinician leads)
+    nothing the lead agreed to covers it, so the status is not shared."""
+    return consent_current(referral).granted
+
+
+def followed(referral: Referral) -> Referral:
+    """The referral a referrer's view follows: the original for a duplicate."""
+    if referral.duplicate_of_id is None:
+        return referral
+    return Referral.objects.select_related("program", "program_version").get(
+        pk=referral.duplicate_of_id
+    )
 
 
 @dataclass(frozen=True)
@@ -45,8 +56,11 @@ class ReferrerStatus:
 
 
 def referrer_status(referral: Referral) -> ReferrerStatus:
-    shared = status_shared(referral)
-    status, next_step = STAGE_WORDS.get(referral.stage, ("", "")) if shared else ("", "")
+    """What the referrer's status page says: the reference they were given, and the stage of
+    the referral it follows (the original, for a duplicate) while consent allows sharing."""
+    source = followed(referral)
+    shared = status_shared(source)
+    status, next_step = STAGE_WORDS.get(source.stage, ("", "")) if shared else ("", "")
     return ReferrerStatus(
         reference=referral.reference,
         program=referral.program.name,

@@ -15,9 +15,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import timezone as phone_timezones
 
+from refdesk.programs.engine.facts import RECORDS_REQUESTED, npi_check
 from refdesk.programs.schema import ProgramDefinition
-
-RECORDS_REQUESTED = "records_requested"
 
 
 def error(field: str, code: str, message: str) -> dict:
@@ -27,21 +26,6 @@ def error(field: str, code: str, message: str) -> dict:
 @cache
 def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
-
-
-def npi_is_valid(npi: str) -> bool:
-    """US NPI: 10 digits, Luhn check digit computed with the 80840 prefix (CMS standard)."""
-    if len(npi) != 10 or not npi.isdigit():
-        return False
-    total = 24  # the constant contribution of the 80840 prefix
-    for position, char in enumerate(reversed(npi[:9])):
-        digit = int(char)
-        if position % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return (10 - total % 10) % 10 == int(npi[9])
 
 
 def clean_lead(lead: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
@@ -92,7 +76,8 @@ def clean_lead(lead: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
                 "Use an IANA time zone such as America/Chicago.",
             )
         )
-    if "npi" in clean and not npi_is_valid(str(clean["npi"])):
+    # The engine's check (the npi_check fact), so intake and routing can never disagree.
+    if "npi" in clean and npi_check(clean["npi"]) != "valid":
         errors.append(
             error("lead.npi", "invalid_npi", "An NPI has 10 digits and a valid check digit.")
         )

@@ -20,7 +20,7 @@ from refdesk.intake.labels import (
     METHOD_LABELS,
     lead_label,
 )
-from refdesk.intake.services import UTM_FIELDS, Submission
+from refdesk.intake.submissions import UTM_FIELDS, Submission
 from refdesk.intake.validation import RECORDS_REQUESTED
 from refdesk.programs.schema import ProgramDefinition
 from refdesk.programs.schema_intake import ConsentText, FieldSpec, LeadFieldSpec

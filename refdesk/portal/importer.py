@@ -21,12 +21,13 @@ from django.db import transaction
 
 from refdesk.core.crypto import blind_index
 from refdesk.core.errors import ApplicationError, ValidationFailed
-from refdesk.intake.services import Submission, referral_submit
+from refdesk.intake.submissions import Submission
 from refdesk.intake.validation import RECORDS_REQUESTED, error
 from refdesk.programs.schema import ProgramDefinition
 from refdesk.programs.schema_intake import LeadField
 from refdesk.programs.selectors import version_definition
 from refdesk.referrers.models import Referrer
+from refdesk.workflow.submission import referral_submit
 
 # The built-in lead fields, straight from the program schema so the two never drift.
 LEAD_COLUMNS = typing.get_args(LeadField)

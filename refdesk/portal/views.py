@@ -29,7 +29,6 @@ from refdesk.core.errors import (
 )
 from refdesk.core.ratelimit import RateLimited, client_address, limit_from_settings, rate_limit_hit
 from refdesk.intake.choices import Outcome, Stage
-from refdesk.intake.completion import referral_complete
 from refdesk.intake.labels import item_label, latest_consent_text
 from refdesk.intake.links import (
     LinkExpired,
@@ -42,11 +41,12 @@ from refdesk.intake.links import (
 )
 from refdesk.intake.models import Referral
 from refdesk.intake.selectors import referrer_status
-from refdesk.intake.services import UTM_FIELDS, referral_submit
+from refdesk.intake.submissions import UTM_FIELDS
 from refdesk.portal.forms import CompletionForm, IntakeForm
 from refdesk.programs.schema import ProgramDefinition
 from refdesk.programs.selectors import version_definition
 from refdesk.referrers.services import referrer_get_by_code
+from refdesk.workflow.submission import referral_complete, referral_submit
 
 logger = logging.getLogger(__name__)
 

@@ -43,7 +43,9 @@ FACT_DOCS: dict[str, str] = {
     "therapy_area": "the referral's therapy area (a defined therapy area id)",
     "source": "the source the referral came through (a defined source id)",
     "lead_kind": "patient, clinician or organization (one of the program's lead_kinds)",
-    "consent": "consent status at decision time: granted, not_granted, withdrawn, not_required",
+    "consent": (
+        "consent status at decision time: granted, not_granted, withdrawn, expired, not_required"
+    ),
     "country": "the lead's country, ISO 3166 alpha-2 (e.g. US)",
     "region": "the lead's region as listed in target.regions (e.g. US-NY)",
     "referrer": "the referral code of the individual referrer",

@@ -14,7 +14,7 @@ from refdesk.programs.outreach_checks import check_outreach
 from refdesk.programs.schema import ChecklistItem, ProgramDefinition
 from refdesk.programs.schema_intake import FieldSpec
 
-CONSENT_STATES = ("granted", "not_granted", "withdrawn", "not_required")
+CONSENT_STATES = ("granted", "not_granted", "withdrawn", "expired", "not_required")
 PRESCREEN_OUTCOMES = ("eligible", "not_eligible", "pending", "incomplete")
 CHANNELS = ("phone", "email", "sms", "mail")
 _ANSWER_KINDS = {

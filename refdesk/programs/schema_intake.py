@@ -15,6 +15,7 @@ from refdesk.programs.schema_base import (
     Int,
     LeadKind,
     Model,
+    PositiveInt,
     PurposeId,
     RequestTypeId,
     Text,
@@ -254,3 +255,8 @@ class Consent(Model):
         "or given verbally on a recorded call.",
     )
     texts: tuple[ConsentText, ...] = Field(min_length=1, description="Versioned consent wording.")
+    valid_days: PositiveInt | None = Field(
+        None,
+        description="Days a consent stays valid after it is given; then it expires and gates "
+        "contact like a withdrawal until it is given again. Omit: it does not expire.",
+    )

@@ -159,7 +159,11 @@ def _reroutes(report: RoutingAudit, decisions) -> None:
     reroutes = list(
         decisions.filter(kind=DecisionKind.REROUTE)
         .order_by("decided_at", "id")
-        .values_list("referral_id", "decided_at", "previous_queue__slug", "queue__slug", "reason")
+        # The reason a person gave is a note, decrypted here for the operator running the
+        # audit (never stored in clear).
+        .values_list(
+            "referral_id", "decided_at", "previous_queue__slug", "queue__slug", "note__text"
+        )
     )
     report.reroutes = len(reroutes)
     if not reroutes:
@@ -188,7 +192,7 @@ def _reroutes(report: RoutingAudit, decisions) -> None:
             by_rule.setdefault(rule, RerouteGroup(rule, "")),
         ):
             group.count += 1
-            group.reasons[reason.strip() or "(no reason)"] += 1
+            group.reasons[(reason or "").strip() or "(no reason)"] += 1
             if wait is not None:
                 group.waits.append(wait)
         if wait is not None:

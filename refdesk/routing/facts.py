@@ -13,51 +13,34 @@ import json
 
 from django.conf import settings
 
-from refdesk.consent.models import ConsentRecord
+from refdesk.consent.selectors import (
+    CurrentConsent,
+    consent_latest,
+    consent_needed,
+    consent_of,
+)
 from refdesk.intake.models import Referral
-from refdesk.programs.engine.types import ConsentState, Facts
+from refdesk.programs.engine.types import Facts
 from refdesk.programs.schema import ProgramDefinition
-
-
-def consent_state(
-    record: ConsentRecord | None, *, definition: ProgramDefinition | None, lead_kind: str
-) -> ConsentState:
-    """granted / withdrawn / not_granted from the latest record; without a record, consent is
-    ``not_required`` unless the program asks it for this lead kind (then ``not_granted``)."""
-    if record is None:
-        rules = definition.consent if definition is not None else None
-        if rules is not None and lead_kind in rules.for_lead_kinds:
-            return "not_granted"
-        return "not_required"
-    if record.withdrawn_at is not None:
-        return "withdrawn"
-    return "granted" if record.granted else "not_granted"
-
-
-def latest_consent(referral: Referral) -> ConsentRecord | None:
-    """The record that speaks for the referral now (withdrawal stamps the record itself)."""
-    if hasattr(referral, "consent_at_intake"):  # just submitted: no later record can exist
-        return referral.consent_at_intake
-    return ConsentRecord.objects.filter(referral=referral).order_by("-recorded_at", "-id").first()
+from refdesk.programs.selectors import version_definition
 
 
 def referral_facts(
     referral: Referral,
     *,
     definition: ProgramDefinition | None = None,
-    consent: ConsentRecord | None = None,
-    consent_known: bool = False,
+    consent: CurrentConsent | None = None,
 ) -> Facts:
-    """Facts for the engine from a stored referral.
-
-    ``consent``/``consent_known`` let a caller that already holds the latest consent record
-    (or knows there is none) save the query.
-    """
-    if not consent_known:
-        consent = latest_consent(referral)
+    """Facts for the engine from a stored referral; ``consent`` saves its query when the caller
+    holds it already (``consent_current``, the one reader of consent state)."""
+    if definition is None:
+        definition = version_definition(referral.program_version)
+    if consent is None:
+        consent = consent_of(
+            consent_latest(referral),
+            needed=consent_needed(definition.consent, referral.lead_kind),
+        )
     lead = referral.lead or {}
-    state = consent_state(consent, definition=definition, lead_kind=referral.lead_kind)
-    channels = tuple(sorted(consent.channels)) if consent is not None and state == "granted" else ()
     return Facts(
         received_at=referral.received_at,
         lead_kind=referral.lead_kind,
@@ -65,8 +48,8 @@ def referral_facts(
         request_type=referral.request_type,
         therapy_area=referral.therapy_area or "",
         answers=dict(referral.answers or {}),
-        consent=state,
-        consent_channels=channels,
+        consent=consent.state,
+        consent_channels=consent.channels,
         country=referral.country or str(lead.get("country") or ""),
         region=str(lead.get("region") or ""),
         referrer=referral.referrer.code,

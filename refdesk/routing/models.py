@@ -52,7 +52,12 @@ class RoutingDecision(BaseModel):
     decision = models.JSONField(default=dict, blank=True)
     decided_at = models.DateTimeField()
     decided_by = models.CharField(max_length=200)
-    reason = models.TextField(blank=True)  # required for a re-route
+    # Why, in refdesk's own words ("prescreen recorded"); never text a person typed.
+    reason = models.TextField(blank=True)
+    # What a person wrote (a re-route's required reason): encrypted with the referral.
+    note = models.ForeignKey(
+        "intake.ReferralNote", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["referral", "decided_at"]
@@ -83,7 +88,10 @@ class Review(BaseModel):
     requested_at = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.CharField(max_length=200, blank=True)
-    note = models.TextField(blank=True)  # the approval note or the rejection reason
+    # The approval note or the rejection reason (clinical free text): encrypted with the referral.
+    note = models.ForeignKey(
+        "intake.ReferralNote", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["referral", "requested_at"]

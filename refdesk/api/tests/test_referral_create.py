@@ -262,7 +262,7 @@ def test_clinician_lead_checks(client, programs, path, value, field, code):
 
 def test_a_request_type_the_source_may_not_send_is_422(client, programs, monkeypatch):
     # No demo source restricts request types, so narrow one for this test.
-    from refdesk.intake import services as intake_services
+    from refdesk.intake import submissions as intake_services
 
     partner = make_partner("trial-prescreening")
     real = intake_services.version_definition

@@ -7,13 +7,14 @@ import pytest
 from django.utils import timezone
 
 from refdesk.consent.models import ConsentRecord
-from refdesk.consent.selectors import ContactCheck, lead_contact_check
 from refdesk.intake.choices import Outcome
-from refdesk.intake.lifecycle import referral_close
 from refdesk.routing.choices import ReviewKind, ReviewState
 from refdesk.routing.models import Review
 from refdesk.routing.tests.builders import education, submit, support, trial
 from refdesk.testing import apply_demo_programs
+from refdesk.workflow.closing import referral_close
+from refdesk.workflow.consent import consent_withdraw
+from refdesk.workflow.contact import ContactCheck, lead_contact_check
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,7 @@ def test_consent_for_the_channel_allows_contact_and_other_channels_do_not(patien
 
 
 def test_withdrawn_consent_stops_every_channel(patient):
-    ConsentRecord.objects.filter(referral=patient).update(withdrawn_at=timezone.now())
+    consent_withdraw(referral=patient, actor="user:agent", reason="lead_request")
     assert check(patient, "phone") == ContactCheck(False, "consent_withdrawn")
 
 
@@ -60,6 +61,7 @@ def test_the_latest_consent_record_speaks(patient):
     first = ConsentRecord.objects.get(referral=patient)
     ConsentRecord.objects.create(
         referral=patient,
+        event="given",
         granted=True,
         purposes=["patient_support"],
         channels=["phone", "sms"],

@@ -15,11 +15,11 @@ from refdesk.audit.models import AuditEvent
 from refdesk.consent.models import ConsentRecord
 from refdesk.core import sql
 from refdesk.intake.models import Referral
-from refdesk.intake.services import referral_submit
 from refdesk.referrers.models import PartnerKey
 from refdesk.referrers.services import partner_key_create
 from refdesk.routing.models import Queue, RoutingDecision
 from refdesk.testing import apply_demo_programs, make_referrer, trial_submission
+from refdesk.workflow.submission import referral_submit
 
 pytestmark = pytest.mark.django_db
 

@@ -13,6 +13,7 @@ from refdesk.desk.tests.referral_helpers import (
     agent,
     auditor,
     coordinator,
+    rep,
     detail_url,
     login,
     owner,
@@ -20,7 +21,7 @@ from refdesk.desk.tests.referral_helpers import (
     specialist,
 )
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
-from refdesk.intake.models import Referral
+from refdesk.intake.models import Referral, ReferralNote
 from refdesk.routing.choices import ReviewState
 from refdesk.routing.models import Review
 from refdesk.routing.tests.builders import education, referrer_for, submit, trial
@@ -74,7 +75,7 @@ def test_an_action_the_state_does_not_allow_shows_the_page_with_the_error(client
     response = client.post(action_url(referral, "claim"))
     assert response.status_code == 409
     assert "The action was not done" in response.content.decode()
-    assert "cannot be claimed" in response.content.decode()
+    assert "Claiming is not possible while the referral is in progress" in response.content.decode()
     assert len(events(referral, "referral.claimed")) == 1
 
 
@@ -104,7 +105,8 @@ def test_the_owner_assigns_to_a_chosen_member_as_a_plain_post(client, handover):
     assert response.status_code == 302 and response["Location"] == detail_url(referral)
     assert fresh(referral).assigned_to == colleague
     (event,) = events(referral, "referral.assigned")[-1:]
-    assert event.actor == "user:olga.owner" and event.reason == "carl is on leave"
+    assert event.actor == "user:olga.owner" and event.reason == ""
+    assert "carl is on leave" in [note.text for note in ReferralNote.objects.all()]
     assert event.changes["assigned_to"] == {"old": "carl.coordinator", "new": "cleo.coordinator"}
 
 
@@ -257,45 +259,71 @@ def test_close_with_another_outcome_and_its_reason_code(client, queued):
     assert fresh(referral).outcome == Outcome.UNREACHABLE
 
 
-def test_reroute_needs_a_reason_and_moves_the_referral(client, queued):
-    user, referral = queued
+@pytest.fixture
+def triaged():
+    """A provider-education referral nobody's rule matched, with its specialist; the commercial
+    team has a rep, so re-routing there is allowed (and takes it out of the specialist's sight)."""
+    user = specialist()
+    rep("cody.rep")
+    referral = submit("provider-education", education(1, therapy_area=""))
+    assert referral.queue.slug == "medical-info-triage" and referral.assigned_to == user
+    return user, referral
+
+
+def test_reroute_needs_a_reason_and_moves_the_referral(client, triaged):
+    user, referral = triaged
     response = login(client, user).post(
-        action_url(referral, "reroute"), {"queue": "patient-access"}
+        action_url(referral, "reroute"), {"queue": "medical-info-oncology"}
     )
-    assert response.status_code == 422 and fresh(referral).queue.slug == "clinical-ops-prescreening"
+    assert response.status_code == 422 and fresh(referral).queue.slug == "medical-info-triage"
     response = client.post(
         action_url(referral, "reroute"), {"queue": "no-such-queue", "reason": "wrong team"}
     )
     assert response.status_code == 400 and "does not exist" in response.content.decode()
     response = client.post(
-        action_url(referral, "reroute"), {"queue": "patient-access", "reason": "wrong team"}
+        action_url(referral, "reroute"),
+        {"queue": "medical-info-oncology", "reason": "about an oncology product"},
     )
     assert response.status_code == 302
-    assert fresh(referral).queue.slug == "patient-access"
-    assert events(referral, "referral.rerouted")[0].reason == "wrong team"
+    assert fresh(referral).queue.slug == "medical-info-oncology"
+    event = events(referral, "referral.rerouted")[0]
+    assert event.reason == "" and "about an oncology product" not in str(event.changes)
 
 
-def test_rerouting_away_as_a_plain_post_lands_on_the_queues_with_a_message(client, queued):
+def test_the_page_offers_only_queues_of_the_program_whose_team_may_work_the_lead(client, queued):
+    user, referral = queued  # a patient in the trial program: its only queue is its own
+    page = login(client, user).get(detail_url(referral)).content.decode()
+    assert "No other queue of this program has a team that may work this lead." in page
+    response = client.post(
+        action_url(referral, "reroute"), {"queue": "patient-access", "reason": "wrong team"}
+    )
+    assert response.status_code == 400
+    assert "not a queue of this referral" in response.content.decode()
+    assert fresh(referral).queue.slug == "clinical-ops-prescreening"
+    assert not events(referral, "referral.rerouted")
+
+
+def test_rerouting_away_as_a_plain_post_lands_on_the_queues_with_a_message(client, triaged):
     """Without JavaScript the post redirects back to the referral page, which is now "Not
     Found" for this user: the action looked failed (found in a browser walkthrough)."""
-    user, referral = queued
+    user, referral = triaged
     response = login(client, user).post(
         action_url(referral, "reroute"),
-        {"queue": "patient-access", "reason": "wrong team"},
+        {"queue": "commercial", "reason": "wants a rep"},
         follow=True,
     )
     assert response.status_code == 200
     assert response.redirect_chain[-1][0] == "/desk/"
     page = response.content.decode()
     assert f"{referral.reference} has left your queues" in page
-    assert fresh(referral).queue.slug == "patient-access"
+    assert fresh(referral).queue.slug == "commercial"
 
 
-def test_rerouting_away_through_htmx_says_the_referral_left_the_users_queues(client, queued):
-    user, referral = queued
+def test_rerouting_away_through_htmx_says_the_referral_left_the_users_queues(client, triaged):
+    user, referral = triaged
     response = login(client, user).post(
         action_url(referral, "reroute"),
-        {"queue": "patient-access", "reason": "wrong team"},
+        {"queue": "commercial", "reason": "wants a rep"},
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
@@ -401,13 +429,17 @@ def test_actions_refuse_get(client, queued):
     assert login(client, user).get(action_url(referral, "claim")).status_code == 405
 
 
-def test_qualify_and_disqualify_are_not_offered_while_a_review_is_pending():
-    from refdesk.desk.views_referral import actions_offered
-    from refdesk.intake.choices import Stage
-
-    allowed = {"qualify", "disqualify", "close", "approve_review"}
-    waiting = actions_offered(allowed, stage=Stage.AWAITING_REVIEW, review_pending=True)
-    assert "qualify" not in waiting and "disqualify" not in waiting
-    assert {"close", "approve_review"} <= waiting
-    working = actions_offered(allowed, stage=Stage.IN_PROGRESS, review_pending=False)
-    assert {"qualify", "disqualify", "close"} <= working
+def test_qualify_and_disqualify_are_not_offered_while_a_review_is_pending(client):
+    referral = clinical_question()
+    user = reviewer()
+    page = login(client, user).get(detail_url(referral)).content.decode()
+    assert "action-approve_review" in page and "action-close" in page
+    assert "action-qualify" not in page and "action-disqualify" not in page
+    review = Review.objects.get(referral=referral)
+    client.post(
+        action_url(referral, "approve_review"), {"review": str(review.public_id), "note": "ok"}
+    )
+    Referral.objects.filter(pk=referral.pk).update(assigned_to=user)
+    client.post(action_url(referral, "claim"))
+    page = client.get(detail_url(referral)).content.decode()
+    assert "action-qualify" in page and "action-disqualify" in page

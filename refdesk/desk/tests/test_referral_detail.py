@@ -79,7 +79,7 @@ def test_pending_medical_review_and_its_actions_show_for_the_reviewer(client):
 
 def test_a_decided_review_names_the_reviewer_not_the_audit_label(client):
     from refdesk.routing.models import Review
-    from refdesk.routing.reviews import review_approve
+    from refdesk.workflow.reviews import review_approve
 
     referral = submit("provider-education", education(1, request_type="clinical_question"))
     rui = reviewer()
@@ -99,7 +99,7 @@ def test_the_timeline_fragment_renders_alone_for_htmx(client):
 
 
 def test_the_timeline_leaves_out_views_and_never_shows_changed_patient_values():
-    from refdesk.intake.lifecycle import referral_update_answers
+    from refdesk.workflow.closing import referral_update_answers
 
     user = coordinator()
     referral = submit("trial-prescreening", trial(1))
@@ -119,7 +119,7 @@ def test_a_url_that_is_not_a_uuid_does_not_resolve(client):
 
 
 def test_the_page_offers_only_actions_that_fit_the_referrals_stage(client):
-    from refdesk.routing.services import referral_claim
+    from refdesk.workflow.assignment import referral_claim
 
     user = coordinator()
     referral = submit("trial-prescreening", trial(1))
@@ -141,7 +141,7 @@ def test_roles_with_masked_answers_do_not_read_failed_markers_in_the_routing_exp
     supervisor = owner()
     for user in (supervisor, auditor()):
         page = login(client, user).get(detail_url(referral)).content.decode()
-        assert "Not eligible" in page and "Prescreen not_eligible: failed markers" in page
+        assert "Not eligible" in page and "Prescreen not_eligible: 2 failed markers" in page
         assert "active_brain_metastases" not in page and "markers ecog" not in page
     page = login(client, coordinator("cleo.coordinator")).get(detail_url(referral)).content
     assert b"failed markers ecog, active_brain_metastases" in page

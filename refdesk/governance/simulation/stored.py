@@ -20,7 +20,9 @@ from typing import Any, NamedTuple
 from django.db.models import Func, Q, TextField
 from django.db.models.functions import Cast
 
+from refdesk.consent.choices import ConsentState
 from refdesk.consent.models import ConsentRecord
+from refdesk.consent.selectors import consent_state
 from refdesk.core.crypto import decrypt_json
 from refdesk.intake.choices import Outcome
 from refdesk.intake.models import Referral
@@ -188,15 +190,16 @@ def consents(program_id: int, first: int, last: int) -> dict[int, list[tuple]]:
         .order_by("referral_id", "recorded_at", "id")
         .values_list(
             "referral_id",
+            "event",
             "granted",
             Cast("channels", TextField()),
             Cast("recorded_at", TextField()),
-            Cast("withdrawn_at", TextField()),
+            Cast("expires_at", TextField()),
         )
     )
     found: dict[int, list[tuple]] = defaultdict(list)
-    for referral_id, granted, channels, recorded_at, withdrawn_at in rows:
-        found[referral_id].append((bool(granted), _flags(channels), recorded_at, withdrawn_at))
+    for referral_id, event, granted, channels, recorded_at, expires_at in rows:
+        found[referral_id].append((event, bool(granted), _flags(channels), recorded_at, expires_at))
     return found
 
 
@@ -237,17 +240,21 @@ class FactsBuilder:
         )
 
     def consent(self, lead_kind: str, consents, at) -> tuple[str, tuple[str, ...]]:
-        """(state, channels) from the latest record made by ``at`` (records oldest first)."""
+        """(state, channels) from the latest record made by ``at`` (records oldest first), by
+        ``consent_state``: the rule ``consent_current`` applies to live referrals."""
         current = None
         for record in consents:
-            if record[2] <= at:
+            if record[3] <= at:
                 current = record
-        if current is None:
-            return ("not_granted" if lead_kind in self.consent_kinds else "not_required"), ()
-        granted, channels, _, withdrawn_at = current
-        if withdrawn_at is not None and withdrawn_at <= at:
-            return "withdrawn", ()
-        return ("granted", channels) if granted else ("not_granted", ())
+        event, granted, channels, _, expires_at = current or (None, False, (), None, None)
+        state = consent_state(
+            needed=lead_kind in self.consent_kinds,
+            event=event,
+            granted=granted,
+            expires_at=expires_at,
+            now=at,
+        )
+        return (state, channels) if state == ConsentState.GRANTED else (state, ())
 
 
 def uses_lead_facts(definition: ProgramDefinition) -> bool:

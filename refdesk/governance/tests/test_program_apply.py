@@ -6,10 +6,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from refdesk.audit.models import AuditEvent
-from refdesk.intake.services import referral_submit
 from refdesk.programs.models import ImmutableRecord, Program, ProgramVersion
 from refdesk.routing.models import Queue
 from refdesk.testing import DEMO_FILES, apply_demo_programs, make_referrer, trial_submission
+from refdesk.workflow.submission import referral_submit
 
 pytestmark = pytest.mark.django_db
 

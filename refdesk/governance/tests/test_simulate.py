@@ -10,24 +10,28 @@ from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from refdesk.accounts.choices import Role
 from refdesk.audit.models import AuditEvent
 from refdesk.audit.services import audit_verify
 from refdesk.governance.simulation import FactsBuilder, program_simulate
 from refdesk.governance.simulation.stored import chunks, referral_rows
 from refdesk.intake.choices import Outcome
-from refdesk.intake.lifecycle import referral_close
 from refdesk.intake.models import Referral
-from refdesk.intake.services import Submission, referral_submit
+from refdesk.intake.submissions import Submission
 from refdesk.programs.selectors import version_definition
 from refdesk.routing.facts import referral_facts
 from refdesk.routing.models import RoutingDecision
+from refdesk.routing.tests.builders import staff
 from refdesk.testing import (
     PROGRAMS_DIR,
     apply_demo_programs,
     latest_consent_version,
     make_referrer,
     trial_submission,
+    valid_npi,
 )
+from refdesk.workflow.closing import referral_close
+from refdesk.workflow.submission import referral_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +95,7 @@ def _education(request_type, n=0, **lead):
             "specialty": "oncology",
             "preferred_contact": "email",
             "email": f"sam.okoro{n}@example-clinic.org",
-            "npi": "1234567893",
+            "npi": valid_npi(n),
             **lead,
         },
         answers={},
@@ -138,7 +142,7 @@ def stored():
         referral=refs["mistake"],
         outcome=Outcome.ENTERED_IN_ERROR,
         actor="user:coordinator",
-        reason_code="test_entry",
+        reason_code="entered_in_error",
     )
     assert refs["duplicate"].outcome == Outcome.DUPLICATE
     return {name: referral.reference for name, referral in refs.items()}
@@ -323,19 +327,20 @@ def test_worker_processes_report_exactly_what_one_process_does(stored, tmp_path,
 
 
 def test_consent_withdrawn_after_the_decision_is_not_a_rule_change(stored):
-    from django.utils import timezone
-
     from refdesk.consent.models import ConsentRecord
+    from refdesk.workflow.consent import consent_withdraw
 
     referral = Referral.objects.get(reference=stored["callback"])
-    ConsentRecord.objects.filter(referral=referral).update(withdrawn_at=timezone.now())
+    consent_withdraw(referral=referral, actor="user:agent", reason="lead_request")
+    assert ConsentRecord.objects.filter(referral=referral).count() == 2
     definition = version_definition(referral.program_version)
     assert program_simulate(definition=definition).changed == 0
 
 
 def test_a_staff_reroute_is_not_a_rule_change(stored):
-    from refdesk.routing.services import referral_reroute
+    from refdesk.workflow.route import referral_reroute
 
+    staff("p-agent", Role.PATIENT_SERVICES_AGENT, "patient-services")
     referral = Referral.objects.get(reference=stored["callback"])
     referral_reroute(
         referral=referral, queue="patient-access", reason="asked about costs", actor="user:agent"

@@ -12,14 +12,13 @@ from django.core.cache import cache
 from refdesk.audit.models import AuditEvent
 from refdesk.core.errors import InvalidTransition, ValidationFailed
 from refdesk.intake.choices import Stage
-from refdesk.intake.completion import referral_complete
 from refdesk.intake.links import completion_token, status_url, thanks_token
 from refdesk.intake.models import MissingItem, Referral
-from refdesk.intake.services import referral_submit
 from refdesk.portal.tests.test_intake_pages import Page
 from refdesk.referrers.models import Source
 from refdesk.referrers.services import referrer_create
 from refdesk.testing import apply_demo_programs, trial_submission
+from refdesk.workflow.submission import referral_complete, referral_submit
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ import time_machine
 from refdesk.core.errors import ValidationFailed
 from refdesk.intake.missing import missing_item_counts, missing_items_resolve
 from refdesk.intake.models import MissingItem
-from refdesk.intake.services import referral_submit
 from refdesk.testing import apply_demo_programs, make_referrer, trial_submission
+from refdesk.workflow.submission import referral_submit
 
 pytestmark = pytest.mark.django_db
 

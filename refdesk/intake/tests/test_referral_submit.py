@@ -9,9 +9,9 @@ from refdesk.consent.models import ConsentRecord
 from refdesk.core.errors import PermissionDenied, ValidationFailed
 from refdesk.intake.choices import Outcome, Stage
 from refdesk.intake.models import Referral
-from refdesk.intake.services import referral_submit
 from refdesk.referrers.services import referrer_deactivate
 from refdesk.testing import apply_demo_programs, make_referrer, trial_submission
+from refdesk.workflow.submission import referral_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -196,7 +196,7 @@ def test_a_time_zone_that_cannot_be_worked_out_is_a_missing_item(coordinator):
 def test_a_reference_already_taken_is_never_reused(coordinator, monkeypatch):
     first = _submit(coordinator).referral
     draws = iter([first.reference, "RF-0000-0000", "RF-7K3Q-9M2X"])
-    monkeypatch.setattr("refdesk.intake.services.new_referral_reference", lambda: next(draws))
+    monkeypatch.setattr("refdesk.intake.submissions.new_referral_reference", lambda: next(draws))
     second = _submit(
         coordinator, trial_submission(lead={"email": "other@example.org", "phone": "+12125550123"})
     ).referral

@@ -7,9 +7,9 @@ from django.db import connection
 
 from refdesk.audit.models import AuditEvent
 from refdesk.intake.models import Referral
-from refdesk.intake.services import referral_submit
 from refdesk.keys.keyring import field_keys_status
 from refdesk.testing import apply_demo_programs, make_referrer, trial_submission
+from refdesk.workflow.submission import referral_submit
 
 pytestmark = pytest.mark.django_db
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 from django.urls import include, path
-from django.utils import timezone
 
-from refdesk.consent.models import ConsentRecord
 from refdesk.intake.links import status_token, status_url
 from refdesk.routing.tests.builders import education, submit, trial
 from refdesk.testing import apply_demo_programs
+from refdesk.workflow.consent import consent_withdraw
 
 # The project mounts urls_status at /r/status/; this module mounts it the same way so the test
 # does not depend on the order of the project's URL list.
@@ -45,7 +44,7 @@ def test_the_page_shows_no_patient_data(client):
 
 def test_the_status_is_hidden_when_consent_was_withdrawn(client):
     referral = submit("trial-prescreening", trial(1))
-    ConsentRecord.objects.filter(referral=referral).update(withdrawn_at=timezone.now())
+    consent_withdraw(referral=referral, actor="user:coordinator", reason="lead_request")
     text = page(client, referral).content.decode()
     assert "not shared" in text and "Waiting for the team" not in text
 

@@ -10,6 +10,11 @@ from refdesk.programs.engine.business_time import (  # noqa: F401
     add_business_time,
     business_time_between,
 )
+from refdesk.programs.engine.completeness import (  # noqa: F401
+    failed_check_items,
+    missing_items,
+    sla_pause_length,
+)
 from refdesk.programs.engine.decide import decide  # noqa: F401
 from refdesk.programs.engine.types import (  # noqa: F401
     CheckResult,

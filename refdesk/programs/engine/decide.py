@@ -37,8 +37,18 @@ from refdesk.programs.schema import ProgramDefinition
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def decide(definition: ProgramDefinition, facts: Facts, *, version: int) -> Decision:
-    """The engine's explained decision for one referral under one program version."""
+def decide(
+    definition: ProgramDefinition,
+    facts: Facts,
+    *,
+    version: int,
+    sla_paused: dt.timedelta = dt.timedelta(0),
+) -> Decision:
+    """The engine's explained decision for one referral under one program version.
+
+    ``sla_paused`` is the business time the first-response clock stood still while the
+    referrer owed information: the first response is due that much later.
+    """
     c = compiled(definition)
     version = version if isinstance(version, int) else str(version)
     mapping = build_mapping(
@@ -78,7 +88,7 @@ def decide(definition: ProgramDefinition, facts: Facts, *, version: int) -> Deci
     route, words = _route(c, mapping, version)
     explanation.extend(words)
 
-    due, words = _first_response_due(c, getattr(facts, "received_at", None))
+    due, words = _first_response_due(c, getattr(facts, "received_at", None), sla_paused)
     explanation.append(words)
 
     return Decision(
@@ -162,27 +172,45 @@ def _first_match(c: Compiled, mapping: dict[str, Any]) -> CompiledRoute:
     return c.default_route
 
 
-def _first_response_due(c: Compiled, received_at: Any) -> tuple[dt.datetime, str]:
+def _first_response_due(
+    c: Compiled, received_at: Any, paused: dt.timedelta = dt.timedelta(0)
+) -> tuple[dt.datetime, str]:
     calendar = c.calendar
     if not isinstance(received_at, dt.datetime):
         return _EPOCH, "No first-response time: the time of receipt is unknown."
+    paused = paused if isinstance(paused, dt.timedelta) and paused > dt.timedelta(0) else None
     try:
         local = bt.to_local(received_at, calendar)
         start = bt.business_instant(local, calendar)
-        if c.sla_days:
+        if c.sla_days and paused is None:
             due_local = bt.add_whole_days(start, c.sla_days, calendar)
         else:
-            due_local = bt.add_business_local(start, c.sla_amount, calendar)
+            due_local = bt.add_business_local(
+                start, c.sla_amount + (paused or dt.timedelta(0)), calendar
+            )
         due = bt.to_utc(due_local, calendar)
     except (OverflowError, ValueError):
         return _clamped_utc(received_at), (
             "No first-response time: the time of receipt is outside the supported calendar."
         )
     counted = "receipt" if start == local else "the next business opening"
+    if paused is not None:
+        counted += (
+            f", plus {_duration_words(paused)} of business time paused while the referrer "
+            "owed information"
+        )
     return due, (
         f"First response due {due_local.isoformat(' ', 'minutes')} local time: {c.sla_promise} "
         f"in business hours ({c.calendar_words}), counted from {counted}."
     )
+
+
+def _duration_words(amount: dt.timedelta) -> str:
+    minutes = int(amount.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    return f"{hours} h" if hours else f"{minutes} min"
 
 
 def _clamped_utc(instant: dt.datetime) -> dt.datetime:

@@ -132,7 +132,9 @@ def prescreen_result(c: Compiled, statuses: tuple[str, ...]):
     else:
         outcome, reasons = "eligible", ()
         words = f"Prescreen eligible: all {len(markers)} markers met."
-    return PrescreenResult(outcome=outcome, reasons=reasons, markers=tuple(markers)), words
+    return PrescreenResult(
+        outcome=outcome, reasons=reasons, markers=tuple(markers), why=words
+    ), words
 
 
 # --- qualification ----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from refdesk.programs.engine.types import Facts
 from refdesk.programs.schema import ProgramDefinition
 
 RECORDS_REQUESTED = "records_requested"
-CONSENT_STATES = ("granted", "not_granted", "withdrawn", "not_required")
+CONSENT_STATES = ("granted", "not_granted", "withdrawn", "expired", "not_required")
 TEXT_FACTS = (
     "request_type",
     "therapy_area",

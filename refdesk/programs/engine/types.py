@@ -21,7 +21,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-ConsentState = Literal["granted", "not_granted", "withdrawn", "not_required"]
+ConsentState = Literal["granted", "not_granted", "withdrawn", "expired", "not_required"]
 CheckStatus = Literal["met", "not_met", "unknown"]
 
 
@@ -71,6 +71,9 @@ class PrescreenResult:
     outcome: Literal["eligible", "not_eligible", "pending", "incomplete"]
     reasons: tuple[str, ...]  # failed markers (not_eligible), missing (incomplete), pending ones
     markers: tuple[CheckResult, ...]
+    # The explanation's sentence about it; it names markers, which are facts about the lead's
+    # health, so roles that see the lead masked get the outcome without it.
+    why: str = ""
 
 
 @dataclass(frozen=True)

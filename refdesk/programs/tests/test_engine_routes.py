@@ -154,7 +154,8 @@ def test_a_clinical_question_mentioning_a_side_effect_also_goes_to_drug_safety()
         ("oncology", "treatment_education", True, ("met", "met")),
         ("Hematology ", "guideline_update", True, ("met", "met")),
         ("cardiology", "treatment_education", False, ("not_met", "met")),
-        ("oncology", "product_discussion", False, ("met", "not_met")),
+        # product_discussion maps to product_information (PRODUCT.md), so it can qualify.
+        ("oncology", "product_discussion", True, ("met", "met")),
         ("", "treatment_education", None, ("unknown", "met")),
     ],
 )

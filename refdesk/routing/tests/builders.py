@@ -12,8 +12,9 @@ from refdesk.accounts.choices import Role
 from refdesk.accounts.models import Team, TeamMembership, User
 from refdesk.accounts.services import user_create
 from refdesk.intake.models import Referral
-from refdesk.intake.services import Submission, referral_submit
+from refdesk.intake.submissions import Submission
 from refdesk.testing import latest_consent_version, make_referrer, trial_submission
+from refdesk.workflow.submission import referral_submit
 
 # program -> (source used in these tests, its submission method)
 SOURCES = {

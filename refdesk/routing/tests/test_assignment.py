@@ -11,12 +11,12 @@ from refdesk.accounts.models import TeamMembership
 from refdesk.audit.models import AuditEvent
 from refdesk.core.errors import InvalidTransition, PermissionDenied
 from refdesk.intake.choices import Outcome, Stage
-from refdesk.intake.lifecycle import referral_close
 from refdesk.intake.models import Referral
-from refdesk.routing.assignment import referral_assign, referral_claim
 from refdesk.routing.selectors import unassigned_counts_by_queue
 from refdesk.routing.tests.builders import staff, submit, trial
 from refdesk.testing import apply_demo_programs
+from refdesk.workflow.assignment import referral_assign, referral_claim
+from refdesk.workflow.closing import referral_close
 
 pytestmark = pytest.mark.django_db
 

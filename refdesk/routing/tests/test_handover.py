@@ -10,14 +10,14 @@ from refdesk.accounts.models import TeamMembership
 from refdesk.audit.models import AuditEvent
 from refdesk.core.errors import ApplicationError, InvalidTransition, PermissionDenied
 from refdesk.intake.choices import Outcome, Stage
-from refdesk.intake.lifecycle import referral_close
-from refdesk.intake.models import Referral
-from refdesk.routing.assignment import referral_claim
-from refdesk.routing.handover import assignees_for, referral_assign_to
+from refdesk.intake.models import Referral, ReferralNote
 from refdesk.routing.models import Review
-from refdesk.routing.reviews import review_approve
+from refdesk.routing.selectors import assignees_for
 from refdesk.routing.tests.builders import education, medical_reviewer, staff, submit, trial
 from refdesk.testing import apply_demo_programs
+from refdesk.workflow.assignment import referral_assign_to, referral_claim
+from refdesk.workflow.closing import referral_close
+from refdesk.workflow.reviews import review_approve
 
 pytestmark = pytest.mark.django_db
 
@@ -57,8 +57,11 @@ def test_the_supervisor_hands_a_queued_referral_to_a_chosen_member(team):
     event = AuditEvent.objects.filter(action="referral.assigned").latest("seq")
     assert event.actor == "user:olga"
     assert event.subject_id == str(referral.public_id)
-    assert event.changes == {"assigned_to": {"old": "ana", "new": "ben"}}
-    assert event.reason == "ana is away"
+    assert event.changes["assigned_to"] == {"old": "ana", "new": "ben"}
+    # What the supervisor wrote is a note, encrypted with the referral; the trail refers to it.
+    note = ReferralNote.objects.get(referral=referral)
+    assert note.text == "ana is away" and event.reason == ""
+    assert event.changes["note"]["new"]["id"] == str(note.public_id)
 
 
 def test_work_in_progress_changes_hands_and_stays_in_progress(team):
@@ -123,7 +126,8 @@ def test_a_closed_referral_cannot_be_assigned(team):
         referral_assign_to(
             referral=stored(team["referral"]), assignee=team["ben"], actor=team["olga"]
         )
-    assert refused.value.code == "not_assignable"
+    assert (refused.value.code, refused.value.status) == ("invalid_transition", 409)
+    assert refused.value.extra == {"stage": Stage.CLOSED}
 
 
 def test_a_referral_awaiting_medical_review_is_assigned_by_the_review_decision():

@@ -7,12 +7,10 @@ import pytest
 from refdesk.accounts.choices import Role
 from refdesk.audit.models import AuditEvent
 from refdesk.audit.services import audit_verify
-from refdesk.consent.selectors import lead_contact_check
 from refdesk.core.errors import ApplicationError, InvalidTransition, PermissionDenied
 from refdesk.intake.choices import Outcome, Stage
 from refdesk.routing.choices import ReviewKind, ReviewState
 from refdesk.routing.models import Review
-from refdesk.routing.reviews import review_approve, review_reject
 from refdesk.routing.tests.builders import (
     education,
     medical_reviewer,
@@ -21,6 +19,8 @@ from refdesk.routing.tests.builders import (
     submit,
 )
 from refdesk.testing import apply_demo_programs
+from refdesk.workflow.contact import lead_contact_check
+from refdesk.workflow.reviews import review_approve, review_reject
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +49,7 @@ def test_no_outreach_is_possible_before_approval_and_it_is_after(question):
     assert lead_contact_check(referral=question, channel="email").allowed is True
     assert question.stage == Stage.QUEUED and question.assigned_to in (reviewer, mira)
     review = _review(question)
-    assert review.state == ReviewState.APPROVED and review.note == "Answer is on-label."
+    assert review.state == ReviewState.APPROVED and review.note.text == "Answer is on-label."
     assert review.decided_by == "user:rui.reviewer"
     event = AuditEvent.objects.get(action="review.approved")
     assert "on-label" not in str(event.changes)  # the note's fingerprint only
@@ -130,28 +130,33 @@ def test_a_meeting_request_with_an_off_target_specialty_goes_to_needs_info_not_r
     "outcome", [Outcome.QUALIFIED, Outcome.NOT_QUALIFIED, Outcome.UNREACHABLE], ids=str
 )
 def test_nobody_judges_a_referral_before_its_review_is_decided(question, outcome):
-    from refdesk.intake.lifecycle import referral_close
+    from refdesk.workflow.closing import referral_close
 
     mira = specialist()
+    code = {Outcome.NOT_QUALIFIED: "criteria_not_met", Outcome.UNREACHABLE: "retries_exhausted"}
     with pytest.raises(InvalidTransition, match="awaits its review") as refused:
-        referral_close(referral=question, outcome=outcome, actor=mira, reason_code="x")
+        referral_close(
+            referral=question, outcome=outcome, actor=mira, reason_code=code.get(outcome, "")
+        )
     assert refused.value.code == "awaiting_review"
     question.refresh_from_db()
     assert question.stage == Stage.AWAITING_REVIEW and question.outcome == ""
     review_approve(review=_review(question), reviewer=medical_reviewer(), note="On-label.")
     question.refresh_from_db()
-    referral_close(referral=question, outcome=outcome, actor=mira, reason_code="x")
+    referral_close(
+        referral=question, outcome=outcome, actor=mira, reason_code=code.get(outcome, "")
+    )
     assert question.outcome == outcome
 
 
 def test_a_referral_awaiting_review_may_still_be_closed_as_entered_in_error(question):
-    from refdesk.intake.lifecycle import referral_close
+    from refdesk.workflow.closing import referral_close
 
     referral_close(
         referral=question,
         outcome=Outcome.ENTERED_IN_ERROR,
         actor=specialist(),
-        reason_code="test_submission",
+        reason_code="entered_in_error",
     )
     question.refresh_from_db()
     assert (question.stage, question.outcome) == (Stage.CLOSED, Outcome.ENTERED_IN_ERROR)

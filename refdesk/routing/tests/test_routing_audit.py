@@ -15,10 +15,11 @@ from django.core.management.base import CommandError
 
 from refdesk.accounts.choices import Role
 from refdesk.accounts.models import Team, TeamMembership, User
-from refdesk.intake.services import Submission, referral_submit
+from refdesk.intake.submissions import Submission
 from refdesk.routing.audit_report import routing_audit
-from refdesk.routing.services import referral_reroute
 from refdesk.testing import apply_demo_programs, latest_consent_version, make_referrer
+from refdesk.workflow.route import referral_reroute
+from refdesk.workflow.submission import referral_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -87,9 +88,14 @@ def month():
     f1, f2, _f3 = (_at(MAR, org, _support("financial_assistance", n)) for n in (1, 2, 3))
     _at(MAR, org, _support("helpline_callback", 4))
     e1 = _at(MAR, colleague, _education(5, therapy_area=""))  # no area: the default route
-    # From now on medical affairs has someone to assign work to; patient services never does.
+    # From now on medical affairs has someone to assign work to; patient services never does:
+    # its only agent is away (a team may be re-routed to: somebody in it works such leads).
     reviewer = User.objects.create(username="ines.medinfo", role=Role.MEDICAL_AFFAIRS_SPECIALIST)
     TeamMembership.objects.create(team=Team.objects.get(slug="medical-affairs"), user=reviewer)
+    agent = User.objects.create(username="away.agent", role=Role.PATIENT_SERVICES_AGENT)
+    TeamMembership.objects.create(
+        team=Team.objects.get(slug="patient-services"), user=agent, available=False
+    )
     _at(MAR, colleague, _education(6, therapy_area="oncology"))
     _reroute(datetime(2026, 3, 10, 16, tzinfo=UTC), f1, "patient-services", CALL_BACK_ONLY)
     _reroute(datetime(2026, 3, 10, 18, tzinfo=UTC), f2, "patient-services", CALL_BACK_ONLY)

@@ -16,17 +16,18 @@ from refdesk.audit.models import AuditEvent
 from refdesk.audit.services import audit_verify
 from refdesk.core.errors import ApplicationError, InvalidTransition
 from refdesk.intake.choices import PrescreenOutcome, Stage
-from refdesk.intake.completion import referral_complete
-from refdesk.intake.lifecycle import referral_record_prescreen, referral_update_answers
-from refdesk.intake.models import Referral
-from refdesk.routing.assignment import referral_claim
+from refdesk.intake.models import Referral, ReferralNote
 from refdesk.routing.choices import DecisionKind, ReviewKind, ReviewState
+from refdesk.routing.decisions import ROUTE_CHANGED_FLAG
 from refdesk.routing.facts import facts_digest, referral_facts
 from refdesk.routing.models import QueueNotice, Review, RoutingDecision
 from refdesk.routing.selectors import routing_history
-from refdesk.routing.services import ROUTE_CHANGED_FLAG, referral_reevaluate, referral_reroute
 from refdesk.routing.tests.builders import education, specialist, staff, submit, support, trial
 from refdesk.testing import apply_demo_programs
+from refdesk.workflow.assignment import referral_claim
+from refdesk.workflow.closing import referral_record_prescreen, referral_update_answers
+from refdesk.workflow.route import referral_reevaluate, referral_reroute
+from refdesk.workflow.submission import referral_complete
 
 pytestmark = pytest.mark.django_db
 
@@ -271,7 +272,8 @@ def test_a_reroute_needs_a_reason_and_is_stored_for_the_routing_audit():
     assert reroute.kind == DecisionKind.REROUTE and reroute.previous_queue.slug == (
         "medical-info-triage"
     )
-    assert reroute.reason == "Question is about an oncology product"
+    # What the person wrote is a note, encrypted with the referral; the decision refers to it.
+    assert reroute.reason == "" and reroute.note.text == "Question is about an oncology product"
     assert reroute.decided_by == "user:mira.specialist"
     event = AuditEvent.objects.get(action="referral.rerouted")
     assert event.changes["queue"] == {"old": "medical-info-triage", "new": "medical-info-oncology"}
@@ -283,6 +285,10 @@ def test_a_reroute_needs_a_reason_and_is_stored_for_the_routing_audit():
 def test_a_claimed_referral_rerouted_goes_back_to_queued_for_the_new_team():
     mira = specialist()
     referral = submit("provider-education", education(therapy_area=""))
+    cody = staff("cody.rep", Role.COMMERCIAL_REP, "commercial")
+    cody_membership = cody.memberships.get()
+    cody_membership.available = False  # away: the referral waits in the new queue unassigned
+    cody_membership.save(update_fields=["available"])
     referral_claim(referral=referral, user=mira)
     referral_reroute(referral=referral, queue="commercial", reason="Wants a rep", actor=mira)
     referral.refresh_from_db()
@@ -308,7 +314,11 @@ def test_a_prescreen_update_from_staff_reruns_the_engine_and_keeps_the_history()
     assert history[0].facts_digest != history[1].facts_digest
     event = AuditEvent.objects.get(action="referral.reevaluated")
     assert event.changes["prescreen_outcome"] == {"old": "incomplete", "new": "eligible"}
-    assert event.reason == "records arrived"
+    assert event.reason == "answers updated"
+    updated = AuditEvent.objects.get(action="referral.answers_updated")
+    note = ReferralNote.objects.get(referral=referral)
+    assert note.text == "records arrived" and updated.reason == ""
+    assert updated.changes["note"]["new"]["id"] == str(note.public_id)
 
 
 def test_a_recorded_prescreen_outcome_stands_and_the_engine_reruns_beside_it():
@@ -383,7 +393,7 @@ def test_reevaluation_that_raises_an_alert_notifies_drug_safety_once():
 
 def test_routing_refuses_a_referral_that_is_not_freshly_received():
     referral = submit("trial-prescreening", trial(6))
-    from refdesk.routing.services import referral_route
+    from refdesk.workflow.route import referral_route
 
     with pytest.raises(InvalidTransition):
         referral_route(referral=referral, actor="system:test")

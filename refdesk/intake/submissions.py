@@ -1,33 +1,32 @@
-"""``referral_submit`` and the lifecycle services. Every write is audited in its transaction.
-
-Routing, qualification and prescreen decisions arrive with the program engine (issue 4); until
-then a referral stays ``received`` unless it is incomplete (``needs_info``) or a duplicate.
+"""What a submission must be before it is stored: ``referral_prepare`` checks one against the
+program's active version (validation, normalisation, missing items by the engine, blind
+indexes), ``duplicate_find`` finds the same lead on the program's ``match_on`` keys, and
+``reference_allocate`` draws a fresh reference. Reads only: the workflow stores the referral
+(``refdesk.workflow.submission.referral_submit``).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.db import connection
 
-from refdesk.audit.services import audit_batch, audit_record
-from refdesk.consent.models import ConsentRecord
 from refdesk.core import sql
-from refdesk.core.crypto import email_index, phone_index
+from refdesk.core.crypto import email_index, name_index, npi_index, phone_index
 from refdesk.core.errors import ApplicationError, PermissionDenied
 from refdesk.core.errors import ValidationFailed as ValidationFailedError
 from refdesk.core.references import new_referral_reference
-from refdesk.intake.choices import Outcome, Stage
-from refdesk.intake.missing import missing_items_record
+from refdesk.intake.choices import Outcome
 from refdesk.intake.models import Referral
 from refdesk.intake.validation import clean_answers, clean_lead, error, infer_timezone
-from refdesk.programs.conditions import evaluate
+from refdesk.programs import engine
 from refdesk.programs.models import ProgramVersion
 from refdesk.programs.schema import ProgramDefinition
+from refdesk.programs.schema_intake import Consent
 from refdesk.programs.selectors import version_definition
 from refdesk.referrers.models import Referrer
 
@@ -71,7 +70,7 @@ class SubmitResult:
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 
-def _check_submission(
+def submission_check(
     definition: ProgramDefinition, referrer: Referrer, submission: Submission
 ) -> tuple[dict, dict, list[str], list[dict]]:
     """Validate against the program: returns (lead, answers, missing items, errors)."""
@@ -125,24 +124,8 @@ def _check_submission(
         "specialty": lead.get("specialty"),
         "answers": answers,
     }
-    missing = []
-    for name, spec in definition.intake.lead_fields.items():
-        needed = spec.required or (
-            spec.required_when is not None and evaluate(spec.required_when, facts)
-        )
-        if needed and name not in lead:
-            missing.append(f"lead.{name}")
-    preferred = lead.get("preferred_contact")
-    contact_field = {"sms": "phone"}.get(preferred, preferred)
-    if contact_field in ("phone", "email") and contact_field not in lead:
-        missing.append(f"lead.{contact_field}")
-    for name, spec in definition.intake.answers.items():
-        needed = spec.required or (
-            spec.required_when is not None and evaluate(spec.required_when, facts)
-        )
-        if needed and name not in answers:
-            missing.append(f"answers.{name}")
-    return lead, answers, sorted(set(missing)), errors
+    missing = engine.missing_items(definition, facts=facts, lead=lead, answers=answers)
+    return lead, answers, missing, errors
 
 
 def _check_consent(
@@ -212,23 +195,34 @@ def _check_consent(
     return errors
 
 
-# One statement, two index seeks: each branch is fully covered by its own index,
-# (program, email_index | phone_index, received_at), whatever the planner's statistics say (an OR
-# of the two lets SQLite without ANALYZE scan the program's whole window instead).
+# One statement, one index seek per key: each branch is fully covered by its own index,
+# (program, <key>_index, received_at), whatever the planner's statistics say (an OR of the keys
+# lets SQLite without ANALYZE scan the program's whole window instead). The column names come
+# from this fixed map, never from input.
 _DUPLICATE_BRANCH = (
     "SELECT id, received_at FROM intake_referral "
-    "WHERE program_id = %s AND {column} = %s AND received_at >= %s "
+    "WHERE program_id = %s AND {column} = %s AND {column} <> '' AND received_at >= %s "
     "AND duplicate_of_id IS NULL AND outcome <> %s"
 )
+MATCH_COLUMNS = {
+    "email": "email_index",
+    "phone": "phone_index",
+    "npi": "npi_index",
+    "name_and_birth_year": "name_index",
+}
 
 
-def _find_duplicate(*, program_id: int, emails: str, phones: str, since: datetime):
-    """The earliest original referral of the same lead in the window, if any."""
+def duplicate_find(
+    *, program_id: int, match_on: Iterable[str], keys: Mapping[str, str], since: datetime
+) -> Referral | None:
+    """The earliest original referral of the same lead in the window, matching on the program's
+    ``match_on`` keys only (``keys``: blind index by key name, empty when the lead has none)."""
     branches, params = [], []
     since_db = connection.ops.adapt_datetimefield_value(since)
-    for column, value in (("email_index", emails), ("phone_index", phones)):
+    for key in match_on:
+        value = keys.get(key, "")
         if value:
-            branches.append(_DUPLICATE_BRANCH.format(column=column))
+            branches.append(_DUPLICATE_BRANCH.format(column=MATCH_COLUMNS[key]))
             params += [program_id, value, since_db, Outcome.ENTERED_IN_ERROR]
     if not branches:
         return None
@@ -240,7 +234,7 @@ def _find_duplicate(*, program_id: int, emails: str, phones: str, since: datetim
     return None if row is None else Referral.objects.get(pk=row[0])
 
 
-def _unused_reference() -> str:
+def reference_allocate() -> str:
     """A fresh reference not yet taken.
 
     References carry 34 random bits, so at 100,000 referrals a repeat somewhere is likely (the
@@ -258,9 +252,22 @@ def _unused_reference() -> str:
     raise ApplicationError("could not allocate a referral reference", code="reference_exhausted")
 
 
-def consent_text_hash(definition: ProgramDefinition, version: str) -> str:
-    text = next(t.text for t in definition.consent.texts if t.version == version)
+def consent_text_hash(rules: Consent, version: str) -> str:
+    """SHA-256 of the exact consent wording of ``version``: what the lead agreed to."""
+    text = next(t.text for t in rules.texts if t.version == version)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def lead_keys(lead: Mapping[str, Any]) -> dict[str, str]:
+    """Blind indexes of every duplicate key of a (cleaned) lead, by key name."""
+    return {
+        "email": email_index(lead.get("email")),
+        "phone": phone_index(lead.get("phone"), lead.get("country") or "US"),
+        "npi": npi_index(lead.get("npi")),
+        "name_and_birth_year": name_index(
+            lead.get("given_name"), lead.get("family_name"), lead.get("birth_year")
+        ),
+    }
 
 
 @dataclass(frozen=True)
@@ -274,9 +281,14 @@ class PreparedSubmission:
     lead: dict[str, Any]
     answers: dict[str, Any]
     missing: list[str]
-    emails: str
-    phones: str
+    # Blind indexes of the duplicate keys, by key name (MATCH_COLUMNS): "" when not given.
+    keys: dict[str, str]
     utm: dict[str, str]
+
+    @property
+    def index_columns(self) -> dict[str, str]:
+        """The referral's blind-index columns, as stored."""
+        return {MATCH_COLUMNS[key]: value for key, value in self.keys.items()}
 
 
 def referral_prepare(
@@ -306,10 +318,9 @@ def referral_prepare(
             + ", ".join(source.submission_methods),
             code="submission_method_not_accepted",
         )
-    lead, answers, missing, errors = _check_submission(definition, referrer, submission)
+    lead, answers, missing, errors = submission_check(definition, referrer, submission)
     if errors:
         raise ValidationFailedError(errors)
-    country = lead.get("country") or "US"
     return PreparedSubmission(
         referrer=referrer,
         method=method,
@@ -318,185 +329,6 @@ def referral_prepare(
         lead=lead,
         answers=answers,
         missing=missing,
-        emails=email_index(lead.get("email")),
-        phones=phone_index(lead.get("phone"), country),
+        keys=lead_keys(lead),
         utm={key: str(submission.utm.get(key, ""))[:100] for key in UTM_FIELDS},
     )
-
-
-def referral_submit(
-    *,
-    referrer: Referrer,
-    submission: Submission,
-    method: str,
-    actor,
-    client_ref: str = "",
-    received_at: datetime | None = None,
-    prepared: PreparedSubmission | None = None,
-) -> SubmitResult:
-    """Accept one referral, or raise ``ValidationFailed`` having written nothing.
-
-    1. Refuse an inactive referrer or source (403); a known ``client_ref`` returns the original.
-    2. Validate against the program's active version; collect missing items
-       (``referral_prepare``, unless ``prepared`` is given for this referrer and method).
-    3. In one transaction: the referral (lead data encrypted, blind indexes), its consent record
-       (text version and hash), duplicate linkage, routing, and the audit events.
-    """
-    if client_ref:
-        existing = Referral.objects.filter(referrer=referrer, client_ref=client_ref).first()
-        if existing is not None:
-            return SubmitResult(existing, created=False)
-    if prepared is None:
-        prepared = referral_prepare(referrer=referrer, submission=submission, method=method)
-    elif prepared.referrer.pk != referrer.pk or prepared.method != method:
-        raise ValueError("prepared for another referrer or method")
-    received_at = received_at or timezone.now()
-    try:
-        # A savepoint is needed only to survive the unique client_ref race below; the audit
-        # batch writes the chain at the end, so the chain lock is held only until commit.
-        with transaction.atomic(savepoint=bool(client_ref)), audit_batch():
-            return _write(
-                submission=submission,
-                actor=actor,
-                client_ref=client_ref,
-                received_at=received_at,
-                prepared=prepared,
-            )
-    except IntegrityError:
-        # A concurrent retry with the same client_ref won the race: answer with its referral.
-        existing = Referral.objects.filter(referrer=referrer, client_ref=client_ref).first()
-        if client_ref and existing is not None:
-            return SubmitResult(existing, created=False)
-        raise
-
-
-def _write(
-    *,
-    submission: Submission,
-    actor,
-    client_ref: str,
-    received_at: datetime,
-    prepared: PreparedSubmission,
-) -> SubmitResult:
-    referrer, method, version, definition = (
-        prepared.referrer,
-        prepared.method,
-        prepared.version,
-        prepared.definition,
-    )
-    lead, answers, missing, utm = prepared.lead, prepared.answers, prepared.missing, prepared.utm
-    window = timedelta(days=definition.duplicates.window_days)
-    original = _find_duplicate(
-        program_id=version.program_id,
-        emails=prepared.emails,
-        phones=prepared.phones,
-        since=received_at - window,
-    )
-    lead_kind = submission.lead_kind or definition.request_types[submission.request_type].lead_kind
-    stage, outcome, outcome_reason = Stage.RECEIVED, "", ""
-    if original is not None:
-        stage, outcome, outcome_reason = Stage.CLOSED, Outcome.DUPLICATE, "same_lead_in_window"
-    elif missing:
-        stage = Stage.NEEDS_INFO
-    referral = sql.insert(
-        Referral(
-            reference=_unused_reference(),
-            program_id=version.program_id,
-            program_version=version,
-            source=referrer.source,
-            referrer=referrer,
-            submission_method=method,
-            client_ref=client_ref,
-            received_at=received_at,
-            request_type=submission.request_type,
-            therapy_area=submission.therapy_area,
-            lead_kind=lead_kind,
-            lead=lead,
-            answers=answers,
-            preferred_contact=lead.get("preferred_contact", ""),
-            lead_timezone=lead.get("timezone", ""),
-            language=lead.get("language", ""),
-            country=lead.get("country", ""),
-            email_index=prepared.emails,
-            phone_index=prepared.phones,
-            stage=stage,
-            outcome=outcome,
-            outcome_reason=outcome_reason,
-            missing=missing,
-            duplicate_of=original,
-            closed_at=received_at if outcome else None,
-            **utm,
-        )
-    )
-    missing_items_record(referral=referral, fields=missing)
-    audit_record(
-        actor=actor,
-        action="referral.submitted",
-        subject=referral,
-        sensitive_fields=Referral.SENSITIVE_FIELDS,
-        changes={
-            "reference": (None, referral.reference),
-            "program": (None, definition.id),
-            "program_version": (None, version.number),
-            "referrer": (None, referrer.code),
-            "source": (None, referrer.source.slug),
-            "request_type": (None, referral.request_type),
-            "stage": (None, stage),
-            "lead": (None, lead),
-            "answers": (None, answers),
-            "missing": (None, missing),
-            "method": (None, method),
-            **{key: (None, value) for key, value in utm.items() if value},
-        },
-    )
-    # Routing reads the consent state; it was written a moment ago in this transaction.
-    referral.consent_at_intake = None
-    if submission.consent is not None:
-        consent = submission.consent
-        record = referral.consent_at_intake = sql.insert(
-            ConsentRecord(
-                referral=referral,
-                granted=bool(consent.get("granted")),
-                purposes=sorted(consent.get("purposes") or []),
-                channels=sorted(consent.get("channels") or []),
-                method=consent["method"],
-                text_version=consent["text_version"],
-                text_hash=consent_text_hash(definition, consent["text_version"]),
-                recorded_at=received_at,
-                recorded_by=str(getattr(actor, "audit_label", actor)),
-            )
-        )
-        audit_record(
-            actor=actor,
-            action="consent.recorded",
-            subject=referral,
-            changes={
-                "granted": (None, record.granted),
-                "purposes": (None, record.purposes),
-                "channels": (None, record.channels),
-                "method": (None, record.method),
-                "text_version": (None, record.text_version),
-                "text_hash": (None, record.text_hash),
-            },
-        )
-    if original is not None:
-        # On the first referral's timeline: attribution of the second referrer is kept.
-        audit_record(
-            actor=actor,
-            action="referral.duplicate_received",
-            subject=original,
-            changes={"duplicate": (None, referral.reference), "referrer": (None, referrer.code)},
-        )
-    if stage == Stage.RECEIVED:
-        # Complete and new: the engine routes it in this same transaction and audit batch.
-        from refdesk.routing.services import referral_route
-
-        referral_route(referral=referral, actor=actor)
-    if stage == Stage.NEEDS_INFO and referrer.email:
-        # Ask the referrer for the missing items once the referral is safely stored; robust, so
-        # a queue hiccup never turns an accepted referral into an error response.
-        from refdesk.intake.tasks import send_completion_request
-
-        public_id = str(referral.public_id)
-        transaction.on_commit(lambda: send_completion_request.enqueue(public_id), robust=True)
-    return SubmitResult(referral, created=True)

@@ -1,14 +1,18 @@
-"""How an engine decision lands on a referral: the stored decision row, the stage it gates to,
-the reviews it requests, the notices it sends. Used by the routing services only.
+"""Routing decides; it never writes the referral. ``routing_plan`` runs the engine on a stored
+referral and says where it should go: the queue, flags, due time, the stage the route gates it
+to, the reviews to request and the queues to notify. The workflow applies the plan to the
+referral (``refdesk.workflow.route``); the rows that are routing's own — the stored decision,
+review requests, notices — are written here, each audited.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
 
-from django.db import transaction
-
-from refdesk.audit.services import actor_label, audit_record
+from refdesk.audit.services import Actor, actor_label, audit_record
+from refdesk.consent.selectors import CurrentConsent
 from refdesk.core import sql
 from refdesk.core.errors import ApplicationError
 from refdesk.intake.choices import Stage
@@ -28,15 +32,6 @@ GATING_FLAGS = {
 }
 # Added when a re-evaluation would move a referral someone already works: a person decides.
 ROUTE_CHANGED_FLAG = "route_changed"
-# Facts a check may test, and the intake item that supplies each (for needs_info).
-_FACT_ITEMS = {
-    "target_specialty": "lead.specialty",
-    "specialty": "lead.specialty",
-    "npi_check": "lead.npi",
-    "preferred_contact": "lead.preferred_contact",
-    "country": "lead.country",
-    "region": "lead.region",
-}
 
 
 def queue_by_slug(slug: str) -> Queue:
@@ -49,11 +44,45 @@ def queue_by_slug(slug: str) -> Queue:
     return queue
 
 
-def decide_referral(referral: Referral) -> tuple[ProgramDefinition, Decision, str]:
+@dataclass(frozen=True)
+class RoutingPlan:
+    """Where the engine sends a referral, and what that asks for."""
+
+    definition: ProgramDefinition
+    decision: Decision
+    digest: str  # keyed digest of the facts the engine saw
+    queue: Queue
+    stage: str  # the stage a first routing gates it to
+    review_kinds: tuple[str, ...]  # reviews the route's flags ask for
+    missing: tuple[str, ...]  # items a referrer can supply to pass failed checks
+    notices: dict[str, str]  # {queue slug: the alert or route that asks for a copy}
+
+
+def routing_plan(
+    referral: Referral, *, consent: CurrentConsent | None = None, sla_paused=None
+) -> RoutingPlan:
+    """Run the engine on the stored referral under its own program version (lead data is
+    decrypted in memory only). ``sla_paused``: business time the first-response clock stood
+    still, which the due time adds."""
     definition = version_definition(referral.program_version)
-    facts = referral_facts(referral, definition=definition)
-    decision = engine.decide(definition, facts, version=referral.program_version.number)
-    return definition, decision, facts_digest(facts)
+    facts = referral_facts(referral, definition=definition, consent=consent)
+    decision = engine.decide(
+        definition,
+        facts,
+        version=referral.program_version.number,
+        sla_paused=sla_paused or timedelta(0),
+    )
+    stage, kinds, missing = gate(definition, decision)
+    return RoutingPlan(
+        definition=definition,
+        decision=decision,
+        digest=facts_digest(facts),
+        queue=queue_by_slug(decision.route.queue),
+        stage=stage,
+        review_kinds=tuple(kinds),
+        missing=tuple(missing),
+        notices=notice_reasons(definition, decision),
+    )
 
 
 def decision_store(
@@ -64,9 +93,10 @@ def decision_store(
     kind: str,
     queue: Queue,
     previous: Queue | None,
-    actor,
+    actor: Actor,
     now,
     reason: str = "",
+    note=None,
 ) -> RoutingDecision:
     route = decision.route
     return sql.insert(
@@ -86,33 +116,9 @@ def decision_store(
             decided_at=now,
             decided_by=actor_label(actor),
             reason=reason,
+            note=note,
         )
     )
-
-
-def _failed_check_items(definition: ProgramDefinition, decision: Decision) -> list[str]:
-    """Intake items a referrer can supply to pass the route's failed checks."""
-    failed = {c.id for c in decision.route.checks if c.status != "met"}
-    route = next((r for r in definition.routes if r.id == decision.route.rule_id), None)
-    items: set[str] = set()
-    for check in route.then.checks if route else ():
-        if check.id in failed:
-            found = set(_condition_items(check.when))
-            items |= found or {f"check.{check.id}"}
-    return sorted(items)
-
-
-def _condition_items(condition) -> Iterable[str]:
-    for key, value in (condition or {}).items():
-        if key in ("all", "any"):
-            for part in value:
-                yield from _condition_items(part)
-        elif key == "not":
-            yield from _condition_items(value)
-        elif key.startswith("answers."):
-            yield key
-        elif key in _FACT_ITEMS:
-            yield _FACT_ITEMS[key]
 
 
 def gate(definition: ProgramDefinition, decision: Decision) -> tuple[str, list[str], list[str]]:
@@ -123,7 +129,7 @@ def gate(definition: ProgramDefinition, decision: Decision) -> tuple[str, list[s
     """
     flags = set(decision.route.flags)
     if "extra_validation" in flags and any(c.status != "met" for c in decision.route.checks):
-        return Stage.NEEDS_INFO, [], _failed_check_items(definition, decision)
+        return Stage.NEEDS_INFO, [], engine.failed_check_items(definition, decision)
     kinds = [kind for flag, kind in GATING_FLAGS.items() if flag in flags]
     return (Stage.AWAITING_REVIEW if kinds else Stage.QUEUED), kinds, []
 
@@ -142,7 +148,7 @@ def notice_reasons(definition: ProgramDefinition, decision: Decision) -> dict[st
     return reasons
 
 
-def reviews_request(*, referral: Referral, kinds: list[str], actor, now) -> list[Review]:
+def reviews_request(*, referral: Referral, kinds: Iterable[str], actor: Actor, now) -> list[Review]:
     """A pending review of each kind, unless one is already pending or was decided."""
     if not kinds:
         return []  # most referrals: spare the intake path a query
@@ -162,7 +168,7 @@ def reviews_request(*, referral: Referral, kinds: list[str], actor, now) -> list
     return created
 
 
-def notices_send(*, referral: Referral, reasons: dict[str, str], actor) -> list[QueueNotice]:
+def notices_send(*, referral: Referral, reasons: dict[str, str], actor: Actor) -> list[QueueNotice]:
     if not reasons:
         return []
     sent = set(QueueNotice.objects.filter(referral=referral).values_list("queue__slug", "reason"))
@@ -188,12 +194,3 @@ def notices_send(*, referral: Referral, reasons: dict[str, str], actor) -> list[
         )
         notices.append(notice)
     return notices
-
-
-def ask_referrer_on_commit(referral: Referral) -> None:
-    if not referral.referrer.email:
-        return
-    from refdesk.intake.tasks import send_completion_request
-
-    public_id = str(referral.public_id)
-    transaction.on_commit(lambda: send_completion_request.enqueue(public_id), robust=True)

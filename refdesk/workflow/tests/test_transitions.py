@@ -1,14 +1,17 @@
-"""Stage moves, closing and prescreen outcomes: state-checked, race-safe, audited."""
+"""The lifecycle's one guarded transition: the action table, the conditional UPDATE (a lost race
+is a 409 naming the current stage, nothing written) and the audit event; closing and prescreen
+outcomes through it."""
 
 import pytest
 
 from refdesk.audit.models import AuditEvent
 from refdesk.core.errors import ApplicationError, InvalidTransition
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
-from refdesk.intake.lifecycle import referral_close, referral_move, referral_record_prescreen
 from refdesk.intake.models import Referral
-from refdesk.intake.services import referral_submit
 from refdesk.testing import apply_demo_programs, make_referrer, trial_submission
+from refdesk.workflow.closing import referral_close, referral_record_prescreen
+from refdesk.workflow.submission import referral_submit
+from refdesk.workflow.transitions import ACTIONS, referral_transition
 
 pytestmark = pytest.mark.django_db
 
@@ -32,30 +35,55 @@ def _actions(referral):
     )
 
 
-def test_a_referral_moves_along_allowed_stages_with_an_audit_event_each(referral):
+def test_a_move_the_table_allows_is_applied_and_audited_once(referral):
     assert referral.stage == Stage.QUEUED  # routed on arrival
-    referral_move(referral=referral, stage=Stage.IN_PROGRESS, actor=WORKER, reason="claimed")
-    referral_move(referral=referral, stage=Stage.SCHEDULED, actor=WORKER)
-    assert Referral.objects.get(pk=referral.pk).stage == Stage.SCHEDULED
-    moves = AuditEvent.objects.filter(action="referral.stage_changed").order_by("seq")
-    assert [event.changes["stage"] for event in moves] == [
-        {"old": "queued", "new": "in_progress"},
-        {"old": "in_progress", "new": "scheduled"},
-    ]
-
-
-def test_a_move_the_lifecycle_does_not_allow_is_refused(referral):
-    with pytest.raises(InvalidTransition):
-        referral_move(referral=referral, stage=Stage.SCHEDULED, actor=WORKER)
-    assert Referral.objects.get(pk=referral.pk).stage == Stage.QUEUED
-
-
-def test_a_move_based_on_a_stale_copy_fails_instead_of_overwriting(referral):
-    stale = Referral.objects.get(pk=referral.pk)
-    referral_move(referral=referral, stage=Stage.IN_PROGRESS, actor=WORKER)
-    with pytest.raises(InvalidTransition, match="changed meanwhile"):
-        referral_move(referral=stale, stage=Stage.NEEDS_INFO, actor="user:someone-else")
+    referral_transition(referral, action="claim", actor=WORKER, to=Stage.IN_PROGRESS)
     assert Referral.objects.get(pk=referral.pk).stage == Stage.IN_PROGRESS
+    event = AuditEvent.objects.filter(action="referral.claimed").get()
+    assert event.changes["stage"] == {"old": "queued", "new": "in_progress"}
+
+
+def test_a_move_the_table_does_not_allow_is_a_409_naming_the_stage_and_writes_nothing(referral):
+    events = AuditEvent.objects.count()
+    with pytest.raises(InvalidTransition) as refused:
+        referral_transition(referral, action="claim", actor=WORKER, to=Stage.SCHEDULED)
+    assert refused.value.status == 409
+    assert "queued" in refused.value.message
+    assert Referral.objects.get(pk=referral.pk).stage == Stage.QUEUED
+    assert AuditEvent.objects.count() == events
+
+
+def test_an_action_from_a_stage_it_does_not_start_from_is_refused(referral):
+    closed = _closed(referral)
+    with pytest.raises(InvalidTransition, match="Re-evaluating is not possible while the referral is closed") as refused:
+        referral_transition(closed, action="reevaluate", actor=WORKER)
+    assert refused.value.extra == {"stage": Stage.CLOSED}
+
+
+def _closed(referral):
+    referral_close(referral=referral, outcome=Outcome.QUALIFIED, actor=WORKER)
+    return Referral.objects.get(pk=referral.pk)
+
+
+def test_a_move_based_on_a_stale_copy_loses_with_a_409_naming_the_current_stage(referral):
+    stale = Referral.objects.get(pk=referral.pk)
+    referral_transition(referral, action="claim", actor=WORKER, to=Stage.IN_PROGRESS)
+    events = AuditEvent.objects.count()
+    with pytest.raises(InvalidTransition, match="in progress now") as lost:
+        referral_transition(
+            stale, action="request_info", actor="user:someone-else", to=Stage.NEEDS_INFO
+        )
+    assert lost.value.status == 409
+    assert lost.value.code == "changed_meanwhile"
+    assert lost.value.extra == {"stage": Stage.IN_PROGRESS}
+    assert Referral.objects.get(pk=referral.pk).stage == Stage.IN_PROGRESS
+    assert AuditEvent.objects.count() == events
+
+
+def test_every_action_that_can_move_a_referral_names_the_audit_event_it_writes():
+    for name, action in ACTIONS.items():
+        if action.targets:
+            assert action.audit.startswith("referral."), name
 
 
 def test_every_outcome_but_qualified_needs_a_reason_code(referral):
