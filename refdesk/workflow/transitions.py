@@ -50,9 +50,10 @@ class Situation:
 class Action:
     """One thing that can happen to a referral.
 
-    ``label``: the action as a gerund, for messages. ``sources``: stages it may start from. ``targets``: stages it may lead to; ``stays``: it may
-    also leave the stage as it is. ``audit``: the event it writes. ``staff``: offered in the
-    console (``policy.ACTION_ROLES`` says to whom). ``when``: what else must hold to offer it.
+    ``label``: the action as a gerund, for messages. ``sources``: stages it may start from.
+    ``targets``: stages it may lead to; ``stays``: it may also leave the stage as it is.
+    ``audit``: the event it writes. ``staff``: offered in the console (``policy.ACTION_ROLES``
+    says to whom). ``when``: what else must hold to offer it.
     """
 
     label: str

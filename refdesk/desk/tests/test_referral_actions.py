@@ -13,10 +13,10 @@ from refdesk.desk.tests.referral_helpers import (
     agent,
     auditor,
     coordinator,
-    rep,
     detail_url,
     login,
     owner,
+    rep,
     reviewer,
     specialist,
 )

@@ -55,7 +55,8 @@ def test_a_move_the_table_does_not_allow_is_a_409_naming_the_stage_and_writes_no
 
 def test_an_action_from_a_stage_it_does_not_start_from_is_refused(referral):
     closed = _closed(referral)
-    with pytest.raises(InvalidTransition, match="Re-evaluating is not possible while the referral is closed") as refused:
+    refusal = "Re-evaluating is not possible while the referral is closed"
+    with pytest.raises(InvalidTransition, match=refusal) as refused:
         referral_transition(closed, action="reevaluate", actor=WORKER)
     assert refused.value.extra == {"stage": Stage.CLOSED}
 
