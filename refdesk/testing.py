@@ -1,10 +1,17 @@
-"""Shared test personas and builders (one place, as ARCHITECTURE.md asks)."""
+"""Shared test personas and builders (one place)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from refdesk.governance.services import program_apply
 from refdesk.intake.submissions import Submission
+from refdesk.programs.engine.facts import npi_check
+from refdesk.programs.loader import load_program_files
+from refdesk.programs.models import Program
+from refdesk.programs.selectors import version_definition
+from refdesk.referrers.models import Source
+from refdesk.referrers.services import referrer_create
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS_DIR = PROJECT_ROOT / "programs"
@@ -17,15 +24,11 @@ COORDINATOR = "user:coordinator"  # the persona who refers and works trial leads
 
 
 def apply_demo_programs(note: str = "test setup"):
-    from refdesk.governance.services import program_apply
-    from refdesk.programs.loader import load_program_files
 
     return program_apply(programs=load_program_files(DEMO_FILES), actor="system:test", note=note)
 
 
 def make_referrer(program: str, source: str, name: str = "Test Referrer"):
-    from refdesk.referrers.models import Source
-    from refdesk.referrers.services import referrer_create
 
     return referrer_create(
         source=Source.objects.get(program__slug=program, slug=source),
@@ -81,8 +84,6 @@ def trial_submission(
 
 
 def latest_consent_version(program: str) -> str:
-    from refdesk.programs.models import Program
-    from refdesk.programs.selectors import version_definition
 
     definition = version_definition(Program.objects.get(slug=program).active_version)
     return max(definition.consent.texts, key=lambda text: text.published).version
@@ -90,7 +91,6 @@ def latest_consent_version(program: str) -> str:
 
 def valid_npi(n: int) -> str:
     """A distinct, check-digit-valid NPI for lead ``n`` (NPIs are a duplicate key)."""
-    from refdesk.programs.engine.facts import npi_check
 
     base = f"1{n:08d}"
     return next(

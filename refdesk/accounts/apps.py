@@ -7,10 +7,8 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and teams"
 
     def ready(self):
-        from refdesk.accounts import receivers
-        from refdesk.accounts.mfa import MFA_TOKENS
-        from refdesk.keys.keyring import register_embedded_tokens
+        # Models are importable only now (this app's own modules; never another app's).
+        from refdesk.accounts import mfa, receivers
 
         receivers.connect()  # sign-in and sign-out audit events
-        # TOTP secrets and recovery-code seeds follow `refdesk keys rotate` / `keys status`.
-        register_embedded_tokens(MFA_TOKENS)
+        mfa.register_mfa_tokens()

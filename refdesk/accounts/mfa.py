@@ -10,7 +10,7 @@ from django.db import transaction
 
 from refdesk.accounts.models import User
 from refdesk.audit.services import audit_record
-from refdesk.keys.keyring import EmbeddedTokens
+from refdesk.keys.keyring import EmbeddedTokens, register_embedded_tokens
 
 
 def has_authenticator(user: User) -> bool:
@@ -71,3 +71,9 @@ MFA_TOKENS = EmbeddedTokens(
     tokens=authenticator_tokens,
     replace=authenticator_tokens_replace,
 )
+
+
+def register_mfa_tokens() -> None:
+    """TOTP secrets and recovery-code seeds follow ``refdesk keys rotate`` / ``keys status``
+    (called once the apps are loaded: ``AccountsConfig.ready``)."""
+    register_embedded_tokens(MFA_TOKENS)

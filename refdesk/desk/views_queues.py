@@ -31,8 +31,10 @@ from refdesk.accounts.models import User
 from refdesk.core.errors import ApplicationError
 from refdesk.desk import queue_selectors as qs
 from refdesk.intake.choices import Outcome, Stage
+from refdesk.intake.models import Referral
 from refdesk.referrers.models import Source
 from refdesk.workflow.assignment import referral_claim
+from refdesk.workflow.transitions import Situation, action_available
 
 PAGE_SIZES = (5, 10, 25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
@@ -120,12 +122,17 @@ def _rows(*, user, queue, referrals, now, day_end) -> list[dict]:
     may_act_here = policy.member_of_queue_team(user, queue)
     rows = []
     for referral in referrals:
-        referral.queue = queue
-        claimable = (
-            may_act_here
-            and referral.stage == Stage.QUEUED
-            and referral.assigned_to_id in (None, user.pk)
-            and policy.has_perm(user, "referral.claim", referral)
+        Referral.queue.field.set_cached_value(referral, queue)  # known: no query per row
+        claimable = may_act_here and action_available(
+            user,
+            referral,
+            "claim",
+            Situation(
+                stage=referral.stage,
+                assigned_to_id=referral.assigned_to_id,
+                user_id=user.pk,
+                in_queue=True,
+            ),
         )
         rows.append(
             {

@@ -339,10 +339,12 @@ def referral_transition(
         old = _current(referral, field)
         if _shown(old) != _shown(new):
             recorded[field] = (_shown(old), _shown(new))
-    query = Referral.objects.filter(pk=referral.pk, stage=old_stage)
-    if where is not None:
-        query = query.filter(where)
-    if query.update(**values, updated_at=now) != 1:
+    changed = (
+        Referral.objects.filter(pk=referral.pk, stage=old_stage)
+        .filter(where if where is not None else Q())
+        .update(**values, updated_at=now)
+    )
+    if changed != 1:
         raise _lost_race(referral, spec)
     audit_record(
         actor=actor,
@@ -371,16 +373,19 @@ def _lost_race(referral: Referral, spec: Action) -> InvalidTransition:
     )
 
 
+def action_available(user, referral: Referral, action: str, situation: Situation) -> bool:
+    """May ``user`` take the staff action ``action`` on ``referral`` now: the policy gives it to
+    the role on this referral, the table allows it from its stage, and its condition holds."""
+    spec = ACTIONS[action]
+    if not spec.staff or situation.stage not in spec.sources:
+        return False
+    if spec.when is not None and not spec.when(situation):
+        return False
+    return policy.has_perm(user, f"referral.{action}", referral)
+
+
 def actions_available(user, referral: Referral, situation: Situation) -> frozenset[str]:
-    """The staff actions ``user`` may take on ``referral`` now: those the policy gives the
-    role on this referral, that the table allows from its stage, and whose condition holds."""
-    offered = set()
-    for name in STAFF_ACTIONS:
-        spec = ACTIONS[name]
-        if situation.stage not in spec.sources:
-            continue
-        if spec.when is not None and not spec.when(situation):
-            continue
-        if policy.has_perm(user, f"referral.{name}", referral):
-            offered.add(name)
-    return frozenset(offered)
+    """Every staff action ``user`` may take on ``referral`` now (``action_available``)."""
+    return frozenset(
+        name for name in STAFF_ACTIONS if action_available(user, referral, name, situation)
+    )

@@ -11,7 +11,12 @@ from django.core.management.base import BaseCommand, CommandError
 from refdesk.core.cli_support import cli_actor
 from refdesk.core.errors import ApplicationError
 from refdesk.governance.services import program_apply
-from refdesk.programs.loader import ProgramInvalid, load_program_file, load_program_files
+from refdesk.programs.loader import (
+    ProgramInvalid,
+    load_program_file,
+    load_program_files,
+    load_program_text,
+)
 from refdesk.programs.selectors import program_active_version, program_list
 
 
@@ -135,8 +140,6 @@ class Command(BaseCommand):
 def _stored_yaml(version) -> str:
     """The stored version in the same normalised form as a loaded file, so diffs show content."""
     try:
-        from refdesk.programs.loader import load_program_text
-
         return load_program_text(
             version.source_text, filename=version.source_path
         ).normalized_yaml()
