@@ -54,8 +54,7 @@ def seed_world():
 
     from refdesk.accounts.choices import Role
     from refdesk.accounts.mfa import user_totp_provision
-    from refdesk.routing.tests.builders import education, staff, submit, support, trial
-    from refdesk.testing import apply_demo_programs
+    from refdesk.testing import apply_demo_programs, education, staff, submit, support, trial
 
     call_command("migrate", verbosity=0)
     apply_demo_programs()

@@ -119,7 +119,10 @@ class ReferralCreatedOut(Schema):
     outcome: str | None
     prescreen_outcome: str | None
     missing: list[str] = Field(description="Names of the items still missing (never values).")
-    duplicate_of: str | None = Field(description="Reference of the referral this duplicates.")
+    duplicate_of: str | None = Field(
+        description="For a duplicate: the reference of the referral it was added to; stage and "
+        "outcome are then that referral's."
+    )
     route: RouteOut | None = Field(description="How it was routed; null until it is routed.")
 
 

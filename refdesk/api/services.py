@@ -15,6 +15,7 @@ from refdesk.audit.services import audit_batch
 from refdesk.core import sql
 from refdesk.core.errors import Conflict
 from refdesk.intake.models import Referral
+from refdesk.intake.selectors import followed
 from refdesk.intake.submissions import Submission, referral_prepare
 from refdesk.referrers.models import PartnerKey
 from refdesk.routing.selectors import route_summary
@@ -29,16 +30,35 @@ def request_fingerprint(document: Any) -> str:
     return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
+def referral_lifecycle(referral: Referral) -> dict[str, Any]:
+    """Where a partner's referral stands, for the API: its own values, or, for a duplicate,
+    those of the referral it was added to (what happens to the lead happens there). The
+    original's prescreen outcome and missing items stay out: they come from another
+    referrer's submission."""
+    if referral.duplicate_of_id is None:
+        return {
+            "stage": referral.stage,
+            "outcome": referral.outcome or None,
+            "prescreen_outcome": referral.prescreen_outcome or None,
+            "missing": list(referral.missing),
+            "duplicate_of": None,
+        }
+    original = followed(referral)
+    return {
+        "stage": original.stage,
+        "outcome": original.outcome or None,
+        "prescreen_outcome": None,
+        "missing": [],
+        "duplicate_of": original.reference,
+    }
+
+
 def referral_created_body(referral: Referral) -> dict[str, Any]:
     """The 201 body: ids and lifecycle values only, never lead data."""
     return {
         "id": str(referral.public_id),
         "reference": referral.reference,
-        "stage": referral.stage,
-        "outcome": referral.outcome or None,
-        "prescreen_outcome": referral.prescreen_outcome or None,
-        "missing": list(referral.missing),
-        "duplicate_of": referral.duplicate_of.reference if referral.duplicate_of_id else None,
+        **referral_lifecycle(referral),
         "route": route_summary(referral),  # queue, rule, version, flags, explanation
     }
 

@@ -25,7 +25,11 @@ from refdesk.api.schemas import (
     ReferralIn,
     ReferralStatusOut,
 )
-from refdesk.api.services import partner_referral_submit, request_fingerprint
+from refdesk.api.services import (
+    partner_referral_submit,
+    referral_lifecycle,
+    request_fingerprint,
+)
 from refdesk.core.errors import NotFound
 from refdesk.intake.models import Referral
 from refdesk.intake.submissions import Submission
@@ -129,11 +133,7 @@ def referral_status(request: HttpRequest, id: UUID):
     return {
         "id": referral.public_id,
         "reference": referral.reference,
-        "stage": referral.stage,
-        "outcome": referral.outcome or None,
-        "prescreen_outcome": referral.prescreen_outcome or None,
-        "missing": list(referral.missing),
-        "duplicate_of": referral.duplicate_of.reference if referral.duplicate_of_id else None,
+        **referral_lifecycle(referral),
         "received_at": referral.received_at,
     }
 

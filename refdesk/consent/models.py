@@ -55,3 +55,8 @@ class ConsentRecord(BaseModel):
 
     def __str__(self):
         return f"consent {self.event} ({self.text_version})"
+
+    @property
+    def withdrawn_items(self) -> list[str]:
+        """What a withdrawal took back: purposes, then channels."""
+        return [*self.withdrawn_purposes, *self.withdrawn_channels]

@@ -264,7 +264,7 @@ MFA_FORMS = {
 }
 MFA_TOTP_ISSUER = env.str("REFDESK_TOTP_ISSUER", "refdesk")
 # Off only for the test suite, where most tests sign in with force_login; the MFA tests switch it
-# on (refdesk/accounts/tests), and refdesk/accounts/testing.py signs in with an authenticator.
+# on (refdesk/accounts/tests), and refdesk/testing.py signs in with an authenticator.
 REFDESK_MFA_REQUIRED = env.bool("REFDESK_MFA_REQUIRED", default=REFDESK_ENV != "test")
 if PRODUCTION and not REFDESK_MFA_REQUIRED:
     raise ImproperlyConfigured("REFDESK_MFA_REQUIRED cannot be turned off in production")

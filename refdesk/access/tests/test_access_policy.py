@@ -22,18 +22,15 @@ from refdesk.accounts import roles
 from refdesk.accounts.choices import Role
 from refdesk.accounts.roles import assignee_roles
 from refdesk.audit.models import AuditEvent
-from refdesk.desk.tests.access_personas import make_personas
 from refdesk.intake.models import Referral
 from refdesk.routing.models import Queue
-from refdesk.routing.tests.builders import education, staff, submit, support, trial
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import education, make_personas, staff, submit, support, trial
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def world():
-    apply_demo_programs()
     people = make_personas()
     referrals = {
         "trial": submit("trial-prescreening", trial(1)),

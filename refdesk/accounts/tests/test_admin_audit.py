@@ -11,10 +11,10 @@ from django.urls import reverse
 from refdesk.accounts.choices import Role
 from refdesk.accounts.models import TeamMembership, User
 from refdesk.accounts.services import team_upsert
-from refdesk.accounts.testing import login_with_mfa
 from refdesk.accounts.tests.conftest import PASSWORD
 from refdesk.audit.models import AuditEvent
 from refdesk.audit.services import audit_verify
+from refdesk.testing import login_with_mfa
 
 pytestmark = pytest.mark.django_db
 

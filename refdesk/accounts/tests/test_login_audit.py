@@ -13,11 +13,11 @@ from django.core.management import call_command
 
 from refdesk.accounts.auth_audit import login_fingerprint
 from refdesk.accounts.mfa import user_totp_provision
-from refdesk.accounts.testing import login_with_mfa
 from refdesk.accounts.tests.conftest import PASSWORD
 from refdesk.accounts.tests.totp import SECRET, current_code, wrong_code
 from refdesk.audit.models import AuditEvent
 from refdesk.audit.services import audit_verify
+from refdesk.testing import login_with_mfa
 
 pytestmark = pytest.mark.django_db
 

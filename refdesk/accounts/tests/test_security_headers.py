@@ -9,8 +9,7 @@ import sys
 import pytest
 from cryptography.fernet import Fernet
 
-from refdesk.accounts.testing import login_with_mfa
-from refdesk.testing import apply_demo_programs, make_referrer
+from refdesk.testing import login_with_mfa, make_referrer
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +43,6 @@ def _assert_locked_down(response):
 
 
 def test_the_public_intake_page_renders_under_the_policy(client):
-    apply_demo_programs()
     referrer = make_referrer("trial-prescreening", "study-coordinator")
     _assert_locked_down(client.get(f"/r/{referrer.code}"))
 

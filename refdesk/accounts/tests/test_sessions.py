@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.contrib.auth import SESSION_KEY
 
-from refdesk.accounts.testing import login_with_mfa
+from refdesk.testing import login_with_mfa
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,8 @@ from django.db import connection, connections
 from django.test import Client
 
 from refdesk.api.models import IdempotencyRecord
-from refdesk.api.tests.conftest import make_partner, valid_body
 from refdesk.intake.models import Referral
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import make_partner, valid_body
 
 
 @pytest.mark.skipif(
@@ -20,7 +19,6 @@ from refdesk.testing import apply_demo_programs
 )
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_with_one_key_create_one_referral():
-    apply_demo_programs()
     partner = make_partner("trial-prescreening")
     body = json.dumps(valid_body("trial-prescreening"))
     threads_count = 4

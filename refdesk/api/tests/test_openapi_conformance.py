@@ -17,7 +17,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from refdesk.api.tests.conftest import make_partner
+from refdesk.testing import make_partner
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ CHECKS = [
 
 
 @pytest.fixture
-def schema(programs):
+def schema(db):
     from refdesk.wsgi import application
 
     # Like Django's test client: keep the test's connection (and its transaction) open across

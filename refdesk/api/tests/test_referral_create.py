@@ -7,11 +7,11 @@ import json
 import pytest
 
 from refdesk.api.models import IdempotencyRecord
-from refdesk.api.tests.conftest import API_SOURCES, DELETE, changed, make_partner, valid_body
 from refdesk.audit.models import AuditEvent
 from refdesk.consent.models import ConsentRecord
 from refdesk.intake.models import Referral
 from refdesk.referrers.services import partner_key_revoke, referrer_deactivate
+from refdesk.testing import API_SOURCES, DELETE, changed, make_partner, valid_body
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/referrals"
@@ -35,7 +35,7 @@ def stored():
 
 
 @pytest.mark.parametrize("program", sorted(API_SOURCES))
-def test_a_partner_submits_a_valid_referral_for_each_demo_program(client, programs, program):
+def test_a_partner_submits_a_valid_referral_for_each_demo_program(client, program):
     partner = make_partner(program)
     response = post(client, valid_body(program), partner)
     assert response.status_code == 201, response.json()
@@ -76,11 +76,17 @@ def test_an_incomplete_referral_is_accepted_with_its_missing_items(client, partn
     assert "lead.given_name" in response.json()["missing"]
 
 
-def test_a_second_referral_of_the_same_lead_names_the_first(client, partner):
+def test_a_second_referral_of_the_same_lead_names_the_first_and_follows_it(client, partner):
+    """What happens to the lead happens on the first referral: the duplicate's answers say
+    where that one stands, as its confirmation and status page do (the duplicate itself is
+    stored closed as a duplicate)."""
     first = post(client, valid_body("trial-prescreening"), partner).json()
     second = post(client, valid_body("trial-prescreening"), partner).json()
     assert second["duplicate_of"] == first["reference"]
-    assert second["outcome"] == "duplicate"
+    assert (second["stage"], second["outcome"]) == (first["stage"], None) == ("queued", None)
+    assert Referral.objects.get(public_id=second["id"]).outcome == "duplicate"
+    status = client.get(f"/api/v1/referrals/{second['id']}", **partner.auth).json()
+    assert (status["stage"], status["duplicate_of"]) == ("queued", first["reference"])
 
 
 def test_utm_parameters_are_kept_for_attribution(client, partner):
@@ -121,7 +127,7 @@ def test_a_key_reused_for_a_different_body_is_a_conflict(client, partner):
     assert stored() == before
 
 
-def test_idempotency_keys_belong_to_one_partner_key(client, programs):
+def test_idempotency_keys_belong_to_one_partner_key(client):
     first, second = make_partner("trial-prescreening"), make_partner("trial-prescreening")
     a = post(client, valid_body("trial-prescreening"), first, key="k")
     b = post(
@@ -144,14 +150,14 @@ def test_a_failed_request_stores_nothing_so_its_key_can_be_retried(client, partn
 # -- authentication -----------------------------------------------------------------------------
 
 
-def test_no_key_is_401(client, programs):
+def test_no_key_is_401(client):
     response = post(client, valid_body("trial-prescreening"))
     assert response.status_code == 401
     assert response.json()["errors"][0]["code"] == "authentication_required"
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_an_unknown_key_is_401(client, programs):
+def test_an_unknown_key_is_401(client):
     response = client.post(
         URL,
         data=json.dumps(valid_body("trial-prescreening")),
@@ -178,7 +184,7 @@ def test_a_key_of_an_inactive_referrer_is_403(client, partner):
     assert response.json()["errors"][0]["code"] == "referrer_inactive"
 
 
-def test_a_key_of_a_source_without_api_submissions_is_403(client, programs):
+def test_a_key_of_a_source_without_api_submissions_is_403(client):
     web_only = make_partner("provider-education", "hcp-referral")
     body = valid_body("provider-education") | {"source": "hcp-referral"}
     response = post(client, body, web_only)
@@ -229,7 +235,7 @@ def test_invalid_input_is_422_with_field_and_code_and_nothing_stored(
     assert stored() == before
 
 
-def test_a_referrer_code_of_another_referrer_is_422(client, partner, programs):
+def test_a_referrer_code_of_another_referrer_is_422(client, partner):
     from refdesk.testing import make_referrer
 
     other = make_referrer("trial-prescreening", "study-coordinator", name="Someone Else")
@@ -251,7 +257,7 @@ def test_its_own_referrer_code_is_accepted(client, partner):
         ("request_type", "trial_prescreen", "request_type", "unknown_request_type"),
     ],
 )
-def test_clinician_lead_checks(client, programs, path, value, field, code):
+def test_clinician_lead_checks(client, path, value, field, code):
     lab = make_partner("provider-education")
     response = post(client, changed(valid_body("provider-education"), path, value), lab)
     assert response.status_code == 422
@@ -260,7 +266,7 @@ def test_clinician_lead_checks(client, programs, path, value, field, code):
     ]
 
 
-def test_a_request_type_the_source_may_not_send_is_422(client, programs, monkeypatch):
+def test_a_request_type_the_source_may_not_send_is_422(client, monkeypatch):
     # No demo source restricts request types, so narrow one for this test.
     from refdesk.intake import submissions as intake_services
 

@@ -8,10 +8,9 @@ import uuid
 
 import pytest
 
-from refdesk.api.tests.conftest import make_partner, valid_body
 from refdesk.intake.models import Referral
 from refdesk.referrers.services import partner_key_revoke
-from refdesk.testing import latest_consent_version
+from refdesk.testing import latest_consent_version, make_partner, valid_body
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +83,7 @@ def test_a_malformed_id_is_422_not_500(client, partner):
 # -- program definition -------------------------------------------------------------------------
 
 
-def test_the_program_definition_is_public_and_complete(client, programs):
+def test_the_program_definition_is_public_and_complete(client):
     response = client.get("/api/v1/programs/trial-prescreening")
     assert response.status_code == 200
     d = response.json()
@@ -108,13 +107,13 @@ def test_the_program_definition_is_public_and_complete(client, programs):
     assert consent["purposes"][0]["id"] == "trial_contact"
 
 
-def test_the_program_definition_leaves_out_internal_terms(client, programs):
+def test_the_program_definition_leaves_out_internal_terms(client):
     text = client.get("/api/v1/programs/provider-education").content.decode()
     # Partner agreements and routing are internal.
     assert "AGR-LAB-2026-003" not in text and "medical-review" not in text
 
 
-def test_an_unknown_program_is_404(client, programs):
+def test_an_unknown_program_is_404(client):
     response = client.get("/api/v1/programs/no-such-program")
     assert response.status_code == 404
     assert response.json()["errors"][0]["code"] == "unknown_program"

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.db import connection
 
-from refdesk.audit.models import AuditChainHead, AuditEvent
+from refdesk.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
 from refdesk.audit.services import audit_record
+
+
+@dataclass(frozen=True)
+class Trail:
+    """Where the trail stands: its newest event and how many events it holds."""
+
+    seq: int  # of the newest event (0: none yet)
+    hash: str  # of the newest event (GENESIS_HASH: none yet)
+    count: int
+
+
+def trail_now() -> Trail:
+    head = AuditChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
+    seq, hash_ = head or (0, GENESIS_HASH)
+    return Trail(seq=seq, hash=hash_, count=AuditEvent.objects.count())
 
 
 def record_events(n: int, **kwargs) -> list[AuditEvent]:

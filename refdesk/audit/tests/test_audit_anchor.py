@@ -3,6 +3,9 @@
 The signed head stops someone without the audit key. Someone with the key — or who saved an older
 signed head row — can still cut the chain back to an earlier event; an anchor taken before that
 still names the event that is gone, and ``verify --anchor`` says so.
+
+Each test starts with whatever the trail already holds (``baseline``, see conftest.py); the tail
+it cuts is the tail of the whole chain, which holds only events the test recorded itself.
 """
 
 import dataclasses
@@ -13,7 +16,7 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from refdesk.audit.models import AuditEvent
+from refdesk.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
 from refdesk.audit.services import (
     AuditAnchorInvalid,
     _anchor_mac,
@@ -64,46 +67,65 @@ def _edit(path, **changes):
 
 
 class TestTakingAnAnchor:
-    def test_it_names_the_newest_event_when_it_happened_and_when_the_anchor_was_made(self):
+    def test_it_names_the_newest_event_when_it_happened_and_when_the_anchor_was_made(
+        self, baseline
+    ):
         events = record_events(4)
         before = datetime.now(UTC)
 
         anchor = audit_anchor()
 
-        newest = AuditEvent.objects.get(seq=4)
-        assert (anchor.seq, anchor.hash) == (4, events[-1].hash)
+        newest = AuditEvent.objects.order_by("-seq").first()
+        assert (newest.seq, newest.hash) == (baseline.seq + 4, events[-1].hash)
+        assert (anchor.seq, anchor.hash) == (newest.seq, newest.hash)
         assert anchor.occurred_at == newest.occurred_at
         assert before <= anchor.anchored_at <= datetime.now(UTC)
         assert len(anchor.mac) == 64
 
-    def test_the_command_prints_a_small_json_document(self, capsys):
-        record_events(2)
+    def test_the_command_prints_a_small_json_document(self, baseline, capsys):
+        events = record_events(2)
 
         call_command("audit", "anchor")
 
         printed = json.loads(capsys.readouterr().out)
         assert list(printed) == ["seq", "hash", "occurred_at", "anchored_at", "mac"]
-        assert (printed["seq"], printed["hash"]) == (2, event_hash(2))
-        assert audit_anchor_parse(json.dumps(printed)).seq == 2
+        assert (printed["seq"], printed["hash"]) == (baseline.seq + 2, events[-1].hash)
+        assert audit_anchor_parse(json.dumps(printed)).seq == baseline.seq + 2
 
     def test_output_writes_the_same_document_to_a_file(self, tmp_path, capsys):
-        record_events(2)
+        events = record_events(2)
 
         path = _take_anchor(tmp_path)
 
-        assert f"written to {path}" in capsys.readouterr().out
-        assert audit_anchor_load(path).hash == event_hash(2)
+        assert f"audit anchor for event #{events[-1].seq} written to {path}" in (
+            capsys.readouterr().out
+        )
+        assert audit_anchor_load(path).hash == events[-1].hash
 
-    def test_an_empty_trail_has_nothing_to_anchor(self, capsys):
+    @pytest.mark.parametrize(
+        "head_row",
+        [
+            pytest.param(False, id="no head row yet"),
+            pytest.param(True, id="a head row at genesis"),
+        ],
+    )
+    def test_an_empty_trail_has_nothing_to_anchor(self, empty_trail, head_row, capsys):
+        if head_row:
+            AuditChainHead.objects.create(
+                pk=1, seq=0, hash=GENESIS_HASH, mac=head_mac(0, GENESIS_HASH)
+            )
+
         with pytest.raises(SystemExit) as exit_info:
             main(["refdesk", "audit", "anchor"])
+
         assert exit_info.value.code == 1
-        assert "nothing to anchor" in capsys.readouterr().err
+        assert "the audit trail is empty: nothing to anchor yet" in capsys.readouterr().err
 
     def test_it_refuses_to_vouch_for_a_head_rewritten_without_the_key(self, capsys):
-        record_events(4)
-        cut_tail(keep=2)
-        rewrite_head(2, event_hash(2))
+        events = record_events(4)
+        second = events[1].seq
+        cut_tail(keep=second)
+        rewrite_head(second, event_hash(second))
 
         with pytest.raises(SystemExit) as exit_info:
             main(["refdesk", "audit", "anchor"])
@@ -113,76 +135,84 @@ class TestTakingAnAnchor:
 
 
 class TestVerifyingWithAnchors:
-    def test_an_anchor_of_an_intact_chain_holds_as_the_chain_grows(self, tmp_path, capsys):
-        record_events(3)
+    def test_an_anchor_of_an_intact_chain_holds_as_the_chain_grows(
+        self, baseline, tmp_path, capsys
+    ):
+        anchored = record_events(3)
         path = _take_anchor(tmp_path)
         record_events(2)
 
         assert _verify(path) == 0
 
         out = capsys.readouterr().out
-        assert "audit chain intact: 5 event(s) checked" in out
-        assert f"audit anchor {path} holds: event #3 unchanged since" in out
+        assert f"audit chain intact: {baseline.count + 5} event(s) checked" in out
+        assert f"audit anchor {path} holds: event #{anchored[-1].seq} unchanged since" in out
 
     def test_an_insider_with_the_key_who_cuts_below_the_anchor_is_caught(self, tmp_path, capsys):
-        record_events(5)
+        anchored = record_events(5)
         path = _take_anchor(tmp_path)
         record_events(2)
-        # Delete events 4-7 and sign a consistent head with the real key: the walk cannot tell.
-        cut_tail(keep=3)
-        rewrite_head(3, event_hash(3), head_mac(3, event_hash(3)))
+        # Delete all but the first three events the test recorded and sign a consistent head
+        # with the real key: the walk cannot tell.
+        third = anchored[2].seq
+        cut_tail(keep=third)
+        rewrite_head(third, event_hash(third), head_mac(third, event_hash(third)))
         assert audit_verify().ok
 
         assert _verify(path) == 1
 
         err = capsys.readouterr().err
         assert (
-            f"audit anchor {path} FAILED: events up to #5 were removed or rewritten "
-            "after the anchor was taken"
+            f"audit anchor {path} FAILED: events up to #{anchored[-1].seq} were removed or "
+            "rewritten after the anchor was taken"
         ) in err
 
     def test_restoring_an_older_signed_head_after_cutting_the_tail_is_caught(self, tmp_path):
-        record_events(3)
+        older = record_events(3)
         saved_head = read_head()  # a copy of the row, signature included; no key needed
         record_events(3)
         path = _take_anchor(tmp_path)
-        cut_tail(keep=3)
+        cut_tail(keep=older[-1].seq)
         rewrite_head(*saved_head)
         assert audit_verify().ok  # a genuine, signed head that names the last event
 
         assert _verify(path) == 1
 
     def test_an_event_at_the_anchor_rewritten_with_the_key_is_caught(self, tmp_path):
-        record_events(3)
+        events = record_events(3)
         anchor = audit_anchor_load(_take_anchor(tmp_path))
-        cut_tail(keep=2)
-        rewrite_head(2, event_hash(2), head_mac(2, event_hash(2)))
-        record_events(1)  # a different event #3, correctly chained and signed
+        second = events[1].seq
+        cut_tail(keep=second)
+        rewrite_head(second, event_hash(second), head_mac(second, event_hash(second)))
+        [replacement] = record_events(1)  # a different event at the anchor's seq, chained, signed
 
+        assert replacement.seq == anchor.seq
         assert audit_verify().ok
         assert audit_anchor_check(anchor) == (
-            "events up to #3 were removed or rewritten after the anchor was taken"
+            f"events up to #{anchor.seq} were removed or rewritten after the anchor was taken"
         )
 
     def test_several_anchors_are_checked_and_each_reported(self, tmp_path, capsys):
         record_events(2)
         early = _take_anchor(tmp_path, "early.json")
-        record_events(3)
+        events = record_events(3)
         late = _take_anchor(tmp_path, "late.json")
-        cut_tail(keep=4)
-        rewrite_head(4, event_hash(4), head_mac(4, event_hash(4)))
+        kept = events[1].seq  # above the early anchor, below the late one
+        cut_tail(keep=kept)
+        rewrite_head(kept, event_hash(kept), head_mac(kept, event_hash(kept)))
 
         assert _verify(early, "--anchor", late) == 1
 
         captured = capsys.readouterr()
         assert f"audit anchor {early} holds" in captured.out
-        assert f"audit anchor {late} FAILED: events up to #5" in captured.err
+        assert f"audit anchor {late} FAILED: events up to #{events[-1].seq}" in captured.err
 
     def test_a_broken_chain_fails_even_when_the_anchors_hold(self, tmp_path, capsys):
-        record_events(4)
+        events = record_events(4)
         path = _take_anchor(tmp_path)
-        cut_tail(keep=2)
-        rewrite_head(2, event_hash(2))
+        second = events[1].seq
+        cut_tail(keep=second)
+        rewrite_head(second, event_hash(second))
 
         assert _verify(path) == 1
 
@@ -193,11 +223,12 @@ class TestVerifyingWithAnchors:
 
 class TestForgedAnchors:
     def test_an_anchor_with_an_edited_seq_is_refused(self, tmp_path, capsys):
-        record_events(5)
+        events = record_events(5)
         path = _take_anchor(tmp_path)
-        cut_tail(keep=3)
-        rewrite_head(3, event_hash(3), head_mac(3, event_hash(3)))
-        _edit(path, seq=3, hash=event_hash(3))  # made to match the cut chain
+        third = events[2].seq
+        cut_tail(keep=third)
+        rewrite_head(third, event_hash(third), head_mac(third, event_hash(third)))
+        _edit(path, seq=third, hash=event_hash(third))  # made to match the cut chain
 
         assert _verify(path) == 1
 

@@ -1,4 +1,8 @@
-"""The audit trail is one tamper-evident chain that only audit_record() writes."""
+"""The audit trail is one tamper-evident chain that only audit_record() writes.
+
+Each test starts with whatever the trail already holds (``baseline``, see conftest.py) and
+asserts on the events it adds.
+"""
 
 import threading
 
@@ -7,8 +11,8 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from refdesk.audit.models import GENESIS_HASH, AuditEvent
-from refdesk.audit.services import audit_batch, audit_record, audit_verify
-from refdesk.audit.tests.tampering import record_events, triggers_disabled
+from refdesk.audit.services import VerifyResult, audit_batch, audit_record, audit_verify
+from refdesk.audit.tests.tampering import record_events, trail_now, triggers_disabled
 from refdesk.cli import main
 from refdesk.core.context import reset_request_id, set_request_id
 
@@ -16,13 +20,16 @@ pytestmark = pytest.mark.django_db
 
 
 class TestRecording:
-    def test_events_form_one_chain_from_genesis(self):
+    def test_events_form_one_chain_from_genesis(self, baseline):
         events = record_events(3)
-        assert [e.seq for e in events] == [1, 2, 3]
-        assert events[0].prev_hash == GENESIS_HASH
+        assert [e.seq for e in events] == [baseline.seq + 1, baseline.seq + 2, baseline.seq + 3]
+        assert events[0].prev_hash == baseline.hash
         assert events[1].prev_hash == events[0].hash
         assert events[2].prev_hash == events[1].hash
-        assert audit_verify().checked == 3
+        # The chain these extend starts at genesis: event #1 links to GENESIS_HASH.
+        first = AuditEvent.objects.order_by("seq").first()
+        assert (first.seq, first.prev_hash) == (1, GENESIS_HASH)
+        assert audit_verify() == VerifyResult(checked=baseline.count + 3)
 
     def test_it_keeps_actor_action_subject_reason_and_request_id(self):
         token = set_request_id("req-12345678")
@@ -62,12 +69,13 @@ class TestRecording:
         assert stored.changes["lead"]["old"] != stored.changes["lead"]["new"]
         assert stored.changes["stage"] == {"old": "received", "new": "queued"}
 
-    def test_an_event_rolls_back_with_the_change_it_records(self):
+    def test_an_event_rolls_back_with_the_change_it_records(self, baseline):
         with pytest.raises(RuntimeError), transaction.atomic():
             record_events(1)
             raise RuntimeError("the business change failed")
-        assert AuditEvent.objects.count() == 0
-        record_events(1)
+        assert trail_now() == baseline
+        [event] = record_events(1)
+        assert (event.seq, event.prev_hash) == (baseline.seq + 1, baseline.hash)
         assert audit_verify().ok
 
     def test_it_rejects_an_action_without_a_verb(self):
@@ -82,74 +90,84 @@ class TestAppendOnly:
             AuditEvent.objects.filter(pk=event.pk).update(reason="rewritten")
         assert AuditEvent.objects.get(pk=event.pk).reason == ""
 
-    def test_the_database_rejects_delete(self):
+    def test_the_database_rejects_delete(self, baseline):
         record_events(2)
         with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("DELETE FROM audit_auditevent")
-        assert AuditEvent.objects.count() == 2
+            cursor.execute("DELETE FROM audit_auditevent WHERE seq > %s", [baseline.seq])
+        assert AuditEvent.objects.count() == baseline.count + 2
 
 
 class TestVerify:
-    def test_an_intact_chain_verifies_and_the_command_says_how_many(self, capsys):
+    def test_an_intact_chain_verifies_and_the_command_says_how_many(self, baseline, capsys):
         record_events(5)
         call_command("audit", "verify")
-        assert "5 event(s) checked" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert f"audit chain intact: {baseline.count + 5} event(s) checked" in out
 
-    def test_it_catches_an_edited_event(self):
-        record_events(4)
+    # The tampering below touches only events the test recorded itself.
+
+    def test_it_catches_an_edited_event(self, baseline):
+        events = record_events(4)
         with triggers_disabled():
-            AuditEvent.objects.filter(seq=2).update(reason="nothing to see")
+            AuditEvent.objects.filter(seq=events[1].seq).update(reason="nothing to see")
         result = audit_verify()
-        assert (result.ok, result.bad_seq, result.checked) == (False, 2, 1)
+        assert (result.ok, result.bad_seq, result.checked) == (
+            False,
+            events[1].seq,
+            baseline.count + 1,
+        )
         assert "edited" in result.problem
 
     def test_it_catches_a_deleted_event(self):
-        record_events(4)
+        events = record_events(4)
         with triggers_disabled():
-            AuditEvent.objects.filter(seq=3).delete()
+            AuditEvent.objects.filter(seq=events[2].seq).delete()
         result = audit_verify()
-        assert (result.ok, result.bad_seq) == (False, 4)
+        assert (result.ok, result.bad_seq) == (False, events[3].seq)
 
     def test_it_catches_a_deleted_last_event(self):
-        record_events(3)
+        events = record_events(3)
         with triggers_disabled():
-            AuditEvent.objects.filter(seq=3).delete()
+            AuditEvent.objects.filter(seq=events[2].seq).delete()
         result = audit_verify()
         assert not result.ok
-        assert "last event" in result.problem
+        assert (
+            f"names event #{events[2].seq} but the last event is #{events[1].seq}"
+        ) in result.problem
 
     def test_it_catches_reordered_events(self):
-        record_events(4)
+        events = record_events(4)
+        second, third = events[1].seq, events[2].seq
         with triggers_disabled():
-            # Swap the positions of events 2 and 3 (seq is unique: go through a free number).
-            AuditEvent.objects.filter(seq=2).update(seq=-2)
-            AuditEvent.objects.filter(seq=3).update(seq=2)
-            AuditEvent.objects.filter(seq=-2).update(seq=3)
+            # Swap the positions of two events (seq is unique: go through a free number).
+            AuditEvent.objects.filter(seq=second).update(seq=-second)
+            AuditEvent.objects.filter(seq=third).update(seq=second)
+            AuditEvent.objects.filter(seq=-second).update(seq=third)
         result = audit_verify()
-        assert (result.ok, result.bad_seq) == (False, 2)
+        assert (result.ok, result.bad_seq) == (False, second)
 
     def test_it_catches_a_forged_hash(self):
-        record_events(3)
+        events = record_events(3)
         forged = "f" * 64
         with triggers_disabled():
-            AuditEvent.objects.filter(seq=2).update(action="thing.forged", hash=forged)
-            AuditEvent.objects.filter(seq=3).update(prev_hash=forged)
+            AuditEvent.objects.filter(seq=events[1].seq).update(action="thing.forged", hash=forged)
+            AuditEvent.objects.filter(seq=events[2].seq).update(prev_hash=forged)
         result = audit_verify()
-        assert (result.ok, result.bad_seq) == (False, 2)
+        assert (result.ok, result.bad_seq) == (False, events[1].seq)
 
     def test_the_command_prints_the_first_bad_event_and_exits_1(self, capsys):
-        record_events(3)
+        events = record_events(3)
         with triggers_disabled():
-            AuditEvent.objects.filter(seq=2).update(actor="user:mallory")
+            AuditEvent.objects.filter(seq=events[1].seq).update(actor="user:mallory")
         with pytest.raises(SystemExit) as exit_info:
             main(["refdesk", "audit", "verify"])
         assert exit_info.value.code == 1
-        assert "event #2" in capsys.readouterr().err
+        assert f"event #{events[1].seq}: " in capsys.readouterr().err
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs real concurrent writers")
-def test_concurrent_writers_keep_one_unbroken_chain():
+def test_concurrent_writers_keep_one_unbroken_chain(baseline):
     writers, per_writer = 8, 25
     barrier = threading.Barrier(writers)
     failures = []
@@ -177,12 +195,12 @@ def test_concurrent_writers_keep_one_unbroken_chain():
     assert failures == []
     result = audit_verify()
     assert result.ok, result.problem
-    assert result.checked == writers * per_writer
+    assert result.checked == baseline.count + writers * per_writer
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs real concurrent writers")
-def test_verify_while_writers_append_reports_no_false_break():
+def test_verify_while_writers_append_reports_no_false_break(baseline):
     record_events(200)
     stop = threading.Event()
     failures = []
@@ -208,29 +226,36 @@ def test_verify_while_writers_append_reports_no_false_break():
             thread.join()
     assert failures == []
     assert [r.problem for r in results if not r.ok] == []
-    assert results[-1].checked > results[0].checked >= 200
+    assert results[-1].checked > results[0].checked >= baseline.count + 200
 
 
 class TestBatch:
-    def test_a_batch_writes_its_events_in_order_when_it_ends(self):
+    def test_a_batch_writes_its_events_in_order_when_it_ends(self, baseline):
         with transaction.atomic(), audit_batch():
             record_events(3)
-            assert AuditEvent.objects.count() == 0  # not yet: the head is not locked yet
-        assert list(AuditEvent.objects.values_list("subject_id", flat=True)) == ["0", "1", "2"]
-        assert audit_verify().checked == 3
+            # not yet: the head is not locked yet
+            assert AuditEvent.objects.count() == baseline.count
+        added = AuditEvent.objects.filter(seq__gt=baseline.seq).order_by("seq")
+        assert list(added.values_list("seq", "subject_id")) == [
+            (baseline.seq + 1, "0"),
+            (baseline.seq + 2, "1"),
+            (baseline.seq + 3, "2"),
+        ]
+        assert added.first().prev_hash == baseline.hash
+        assert audit_verify() == VerifyResult(checked=baseline.count + 3)
 
-    def test_a_failed_batch_writes_nothing(self):
+    def test_a_failed_batch_writes_nothing(self, baseline):
         with pytest.raises(RuntimeError), transaction.atomic(), audit_batch():
             record_events(2)
             raise RuntimeError("the change failed")
-        assert AuditEvent.objects.count() == 0
+        assert trail_now() == baseline
 
-    def test_nested_batches_join_the_outer_one_and_chain_with_single_events(self):
+    def test_nested_batches_join_the_outer_one_and_chain_with_single_events(self, baseline):
         record_events(1)
         with transaction.atomic(), audit_batch():
             record_events(1)
             with audit_batch():
                 record_events(1)
-            assert AuditEvent.objects.count() == 1
+            assert AuditEvent.objects.count() == baseline.count + 1
         record_events(1)
-        assert audit_verify().checked == 4
+        assert audit_verify() == VerifyResult(checked=baseline.count + 4)

@@ -10,18 +10,12 @@ from refdesk.consent.models import ConsentRecord
 from refdesk.intake.choices import Outcome
 from refdesk.routing.choices import ReviewKind, ReviewState
 from refdesk.routing.models import Review
-from refdesk.routing.tests.builders import education, submit, support, trial
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import education, submit, support, trial
 from refdesk.workflow.closing import referral_close
 from refdesk.workflow.consent import consent_withdraw
 from refdesk.workflow.contact import ContactCheck, lead_contact_check
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def programs():
-    apply_demo_programs()
 
 
 @pytest.fixture

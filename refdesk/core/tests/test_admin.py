@@ -7,7 +7,7 @@ from refdesk.accounts.choices import Role
 from refdesk.accounts.services import user_create
 from refdesk.audit.models import AuditEvent
 from refdesk.programs.models import ProgramVersion
-from refdesk.testing import apply_demo_programs, make_referrer
+from refdesk.testing import make_referrer
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,6 @@ PAGES = [
 
 @pytest.fixture
 def admin_client(client):
-    apply_demo_programs()
     make_referrer("trial-prescreening", "study-coordinator")
     user = user_create(
         username="root",

@@ -9,14 +9,12 @@ import pytest
 from django.test import RequestFactory
 from django.views.defaults import server_error
 
-from refdesk.desk.tests.referral_helpers import coordinator, detail_url, login
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import coordinator, detail_url, login
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_missing_referral_gets_the_site_not_found_page_without_its_path(client):
-    apply_demo_programs()
     missing = uuid.uuid4()
     response = login(client, coordinator()).get(detail_url(missing))
     html = response.content.decode()

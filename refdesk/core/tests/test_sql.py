@@ -18,7 +18,7 @@ from refdesk.intake.models import Referral
 from refdesk.referrers.models import PartnerKey
 from refdesk.referrers.services import partner_key_create
 from refdesk.routing.models import Queue, RoutingDecision
-from refdesk.testing import apply_demo_programs, make_referrer, trial_submission
+from refdesk.testing import make_referrer, trial_submission
 from refdesk.workflow.submission import referral_submit
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,6 @@ def test_insert_stores_what_save_would_and_sets_the_primary_key():
 
 
 def test_insert_encrypts_and_the_orm_reads_it_back():
-    apply_demo_programs()
     referral = referral_submit(
         referrer=make_referrer("trial-prescreening", "study-coordinator"),
         submission=trial_submission(),
@@ -90,7 +89,6 @@ def test_select_converts_values_like_a_queryset():
 
 
 def test_select_related_loads_the_chain_in_one_statement():
-    apply_demo_programs()
     referrer = make_referrer("trial-prescreening", "study-coordinator")
     record, _key = partner_key_create(referrer=referrer, actor="system:test")
     with CaptureQueriesContext(connection) as queries:

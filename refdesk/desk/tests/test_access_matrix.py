@@ -21,9 +21,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
-from refdesk.desk.tests.access_personas import make_personas
-from refdesk.routing.tests.builders import submit, trial
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import make_personas, submit, trial
 
 pytestmark = pytest.mark.django_db
 
@@ -273,7 +271,6 @@ def test_every_url_pattern_has_a_row_in_the_matrix():
 
 @pytest.fixture
 def world():
-    apply_demo_programs()
     from refdesk.referrers.models import Referrer
 
     people = make_personas()

@@ -13,21 +13,24 @@ from django.urls import reverse
 from refdesk.accounts.choices import Role
 from refdesk.accounts.models import User
 from refdesk.audit.models import AuditEvent
-from refdesk.desk.tests.referral_helpers import (
+from refdesk.desk.views_referral import HANDLERS
+from refdesk.intake.models import Referral
+from refdesk.routing.models import Review
+from refdesk.testing import (
     action_url,
     agent,
     coordinator,
     detail_url,
+    education,
     login,
     owner,
     reviewer,
+    staff,
+    submit,
+    support,
     timeline_url,
+    trial,
 )
-from refdesk.desk.views_referral import HANDLERS
-from refdesk.intake.models import Referral
-from refdesk.routing.models import Review
-from refdesk.routing.tests.builders import education, staff, submit, support, trial
-from refdesk.testing import apply_demo_programs
 
 pytestmark = pytest.mark.django_db
 
@@ -44,11 +47,6 @@ FORM = {
     "queue": "patient-services",
 }
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture(autouse=True)
-def programs():
-    apply_demo_programs()
 
 
 @pytest.fixture

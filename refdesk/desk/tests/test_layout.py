@@ -7,16 +7,9 @@ import re
 
 import pytest
 
-from refdesk.desk.tests.referral_helpers import action_url, coordinator, detail_url, login
-from refdesk.routing.tests.builders import submit, trial
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import action_url, coordinator, detail_url, login, submit, trial
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def programs():
-    apply_demo_programs()
 
 
 def test_htmx_is_told_not_to_inject_the_inline_style_the_csp_refuses(client):

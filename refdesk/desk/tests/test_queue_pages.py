@@ -12,11 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from refdesk.access.selectors import PATIENT_DATA_VIEWED
 from refdesk.accounts.models import TeamMembership
 from refdesk.audit.models import AuditEvent
-from refdesk.desk.tests.access_personas import make_personas
 from refdesk.intake.choices import Stage
 from refdesk.intake.models import Referral
-from refdesk.routing.tests.builders import submit, support, trial
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import make_personas, submit, support, trial
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +24,6 @@ NOW = dt.datetime(2025, 3, 12, 15, 0, tzinfo=dt.UTC)  # a Wednesday
 
 @pytest.fixture
 def people():
-    apply_demo_programs()
     personas = make_personas()
     # Nobody available: submitted referrals wait unassigned, so claims and filters are ours.
     TeamMembership.objects.update(available=False)

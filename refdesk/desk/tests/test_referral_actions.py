@@ -8,31 +8,30 @@ from django.core import mail
 from django.test import Client
 
 from refdesk.audit.models import AuditEvent
-from refdesk.desk.tests.referral_helpers import (
+from refdesk.consent.models import ConsentRecord
+from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
+from refdesk.intake.models import Referral, ReferralNote
+from refdesk.routing.choices import ReviewState
+from refdesk.routing.models import Review
+from refdesk.testing import (
     action_url,
     agent,
     auditor,
     coordinator,
     detail_url,
+    education,
     login,
     owner,
+    referrer_for,
     rep,
     reviewer,
     specialist,
+    submit,
+    support,
+    trial,
 )
-from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
-from refdesk.intake.models import Referral, ReferralNote
-from refdesk.routing.choices import ReviewState
-from refdesk.routing.models import Review
-from refdesk.routing.tests.builders import education, referrer_for, submit, trial
-from refdesk.testing import apply_demo_programs
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def programs():
-    apply_demo_programs()
 
 
 def events(referral, action: str) -> list[AuditEvent]:
@@ -401,7 +400,7 @@ def test_each_action_is_refused_for_a_role_that_may_not_take_it(client, queued, 
 
 
 def test_record_prescreen_is_refused_for_an_agent_on_their_own_referral(client):
-    from refdesk.routing.tests.builders import support
+    from refdesk.testing import support
 
     user = agent()
     referral = submit("patient-support", support(1))
@@ -443,3 +442,38 @@ def test_qualify_and_disqualify_are_not_offered_while_a_review_is_pending(client
     client.post(action_url(referral, "claim"))
     page = client.get(detail_url(referral)).content.decode()
     assert "action-qualify" in page and "action-disqualify" in page
+
+
+def test_an_agent_records_a_partial_withdrawal_and_the_page_shows_the_consent_history(client):
+    user = agent()
+    referral = submit("patient-support", support(1, channels=("phone", "sms")))
+    page = login(client, user).get(detail_url(referral)).content.decode()
+    assert "action-withdraw_consent" in page and "Consent history" in page
+    response = client.post(
+        action_url(referral, "withdraw_consent"),
+        {"scope": "some", "channels": ["sms"], "reason": "lead_request", "note": "no texts"},
+    )
+    assert response.status_code == 302
+    page = client.get(detail_url(referral)).content.decode()
+    assert "Withdrawn (The lead asked to withdraw): sms" in page
+    assert fresh(referral).stage == Stage.QUEUED  # phone is still consented: work goes on
+
+
+def test_withdrawing_consent_for_a_channel_never_granted_is_shown_not_written(client):
+    user = agent()
+    referral = submit("patient-support", support(1, channels=("phone",)))
+    response = login(client, user).post(
+        action_url(referral, "withdraw_consent"),
+        {"scope": "some", "channels": ["email"], "reason": "lead_request"},
+    )
+    assert response.status_code == 422
+    assert "does not cover email" in response.content.decode()
+    assert ConsentRecord.objects.filter(referral=referral).count() == 1
+
+
+def test_a_supervisor_does_not_record_consent(client):
+    referral = submit("patient-support", support(1))
+    response = login(client, owner()).post(
+        action_url(referral, "withdraw_consent"), {"scope": "all", "reason": "lead_request"}
+    )
+    assert response.status_code == 404

@@ -6,25 +6,21 @@ import pytest
 
 from refdesk.access.selectors import PATIENT_DATA_VIEWED
 from refdesk.audit.models import AuditEvent
-from refdesk.desk.tests.referral_helpers import (
+from refdesk.desk.timeline import referral_timeline
+from refdesk.testing import (
     auditor,
     coordinator,
     detail_url,
+    education,
     login,
     owner,
     reviewer,
+    submit,
     timeline_url,
+    trial,
 )
-from refdesk.desk.timeline import referral_timeline
-from refdesk.routing.tests.builders import education, submit, trial
-from refdesk.testing import apply_demo_programs
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def programs():
-    apply_demo_programs()
 
 
 def test_a_coordinator_sees_the_lead_consent_checklist_routing_and_timeline(client):

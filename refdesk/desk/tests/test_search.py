@@ -9,17 +9,10 @@ import logging
 import pytest
 from django.urls import reverse
 
-from refdesk.desk.tests.referral_helpers import agent, coordinator, login, rep
-from refdesk.routing.tests.builders import education, submit, support, trial
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import agent, coordinator, education, login, rep, submit, support, trial
 
 pytestmark = pytest.mark.django_db
 URL = reverse("desk:search")
-
-
-@pytest.fixture(autouse=True)
-def programs():
-    apply_demo_programs()
 
 
 def support_with_email(n: int, email: str):

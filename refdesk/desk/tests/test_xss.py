@@ -6,20 +6,22 @@ from __future__ import annotations
 import pytest
 from django.urls import include, path, reverse
 
-from refdesk.desk.tests.referral_helpers import (
+from refdesk.intake.links import status_token
+from refdesk.testing import (
     ATTR_XSS,
     XSS,
     action_url,
     agent,
     coordinator,
     detail_url,
+    education,
     login,
     reviewer,
+    submit,
+    support,
     timeline_url,
+    trial,
 )
-from refdesk.intake.links import status_token
-from refdesk.routing.tests.builders import education, submit, support, trial
-from refdesk.testing import apply_demo_programs
 
 urlpatterns = [
     path("desk/", include("refdesk.desk.urls")),
@@ -27,11 +29,6 @@ urlpatterns = [
 ]
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 PAYLOADS = (XSS, ATTR_XSS)
-
-
-@pytest.fixture(autouse=True)
-def programs():
-    apply_demo_programs()
 
 
 def assert_inert(content: bytes) -> None:

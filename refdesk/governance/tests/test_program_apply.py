@@ -24,11 +24,18 @@ def _edited_trial(tmp_path, old: str, new: str):
     return path
 
 
-def test_apply_creates_teams_queues_sources_and_version_1(capsys):
-    call_command("program", "apply", *map(str, DEMO_FILES), "--note", "first load")
+def _new_program(tmp_path, slug: str = "rdx-302-prescreening"):
+    """The trial program's file as another program (the demo programs are applied already)."""
+    path = tmp_path / f"{slug}.yaml"
+    path.write_text(TRIAL.read_text().replace("id: trial-prescreening", f"id: {slug}", 1))
+    return path
+
+
+def test_apply_creates_teams_queues_sources_and_version_1(tmp_path, capsys):
+    call_command("program", "apply", str(_new_program(tmp_path)), "--note", "first load")
     out = capsys.readouterr().out
-    assert "trial-prescreening: applied as version 1" in out
-    program = Program.objects.get(slug="trial-prescreening")
+    assert "rdx-302-prescreening: applied as version 1" in out
+    program = Program.objects.get(slug="rdx-302-prescreening")
     assert program.active_version.number == 1
     assert program.active_version.note == "first load"
     assert program.owner_team.slug == "clinical-ops"
@@ -40,7 +47,10 @@ def test_apply_creates_teams_queues_sources_and_version_1(capsys):
         "site-investigator",
         "patient-navigator",
     }
-    assert AuditEvent.objects.filter(action="program.version_applied").count() == 3
+    applied = AuditEvent.objects.filter(
+        action="program.version_applied", subject_id=str(program.public_id)
+    )
+    assert [event.changes["version"] for event in applied] == [{"old": None, "new": 1}]
 
 
 def test_unchanged_content_makes_no_new_version(tmp_path, capsys):
@@ -77,10 +87,12 @@ def test_an_edit_makes_version_2_while_earlier_referrals_keep_version_1(tmp_path
 def test_nothing_is_applied_when_any_file_is_invalid(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: broken\nunknown_key: 1\n")
+    before = Program.objects.count()
     with pytest.raises(CommandError):
-        call_command("program", "apply", str(DEMO_FILES[1]), str(bad), "--note", "x")
+        call_command("program", "apply", str(_new_program(tmp_path)), str(bad), "--note", "x")
     assert str(bad) in capsys.readouterr().err
-    assert Program.objects.count() == 0
+    assert Program.objects.count() == before
+    assert not Program.objects.filter(slug="rdx-302-prescreening").exists()
 
 
 def test_validate_exits_1_with_file_path_and_problem(tmp_path, capsys):
@@ -100,11 +112,12 @@ def test_diff_shows_the_change_against_the_active_version(tmp_path, capsys):
     assert "-name: " in out and "+name: Renamed " in out
 
 
-def test_list_shows_versions_and_who_applied(capsys):
-    apply_demo_programs(note="initial")
+def test_list_shows_versions_and_who_applied(tmp_path, capsys):
+    call_command("program", "apply", str(_new_program(tmp_path)), "--note", "initial")
     call_command("program", "list")
     out = capsys.readouterr().out
-    assert "trial-prescreening" in out and "system:test" in out and "initial" in out
+    assert "trial-prescreening" in out and "system:test" in out and "test session" in out
+    assert "rdx-302-prescreening" in out and "initial" in out
 
 
 def test_a_version_cannot_be_changed_or_deleted():

@@ -21,12 +21,11 @@ from refdesk.intake.submissions import Submission
 from refdesk.programs.selectors import version_definition
 from refdesk.routing.facts import referral_facts
 from refdesk.routing.models import RoutingDecision
-from refdesk.routing.tests.builders import staff
 from refdesk.testing import (
     PROGRAMS_DIR,
-    apply_demo_programs,
     latest_consent_version,
     make_referrer,
+    staff,
     trial_submission,
     valid_npi,
 )
@@ -115,7 +114,6 @@ def _submit(referrer, submission, received_at=LATE):
 @pytest.fixture
 def stored():
     """Routed referrals of the three demo programs; references by what they are."""
-    apply_demo_programs()
     org = make_referrer("patient-support", "patient-org")
     colleague = make_referrer("provider-education", "hcp-referral")
     coordinator = make_referrer("trial-prescreening", "study-coordinator")
@@ -359,7 +357,7 @@ def test_an_invalid_file_fails_like_validate(tmp_path, stored):
 
 
 def test_a_program_never_applied_has_nothing_to_replay(tmp_path, db):
-    draft = _draft(tmp_path, "patient-support")
+    draft = _draft(tmp_path, "patient-support", "id: patient-support", "id: new-support-line")
     with pytest.raises(CommandError, match="not been applied") as raised:
         call_command("program", "simulate", str(draft), stdout=StringIO())
     assert raised.value.returncode == 1

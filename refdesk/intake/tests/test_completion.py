@@ -17,7 +17,7 @@ from refdesk.intake.models import MissingItem, Referral
 from refdesk.portal.tests.test_intake_pages import Page
 from refdesk.referrers.models import Source
 from refdesk.referrers.services import referrer_create
-from refdesk.testing import apply_demo_programs, trial_submission
+from refdesk.testing import trial_submission
 from refdesk.workflow.submission import referral_complete, referral_submit
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,6 @@ def _fresh_rate_limits():
 
 @pytest.fixture
 def coordinator():
-    apply_demo_programs()
     source = Source.objects.get(program__slug="trial-prescreening", slug="study-coordinator")
     return referrer_create(
         source=source, name="Jo Coordinator", email="jo@site.example", actor="system:test"

@@ -8,7 +8,7 @@ import time_machine
 from refdesk.core.errors import ValidationFailed
 from refdesk.intake.missing import missing_item_counts, missing_items_resolve
 from refdesk.intake.models import MissingItem
-from refdesk.testing import apply_demo_programs, make_referrer, trial_submission
+from refdesk.testing import make_referrer, trial_submission
 from refdesk.workflow.submission import referral_submit
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,6 @@ START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
 @pytest.fixture
 def referrers():
-    apply_demo_programs()
     return (
         make_referrer("trial-prescreening", "study-coordinator"),
         make_referrer("trial-prescreening", "site-investigator"),

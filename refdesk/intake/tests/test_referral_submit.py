@@ -10,7 +10,7 @@ from refdesk.core.errors import PermissionDenied, ValidationFailed
 from refdesk.intake.choices import Outcome, Stage
 from refdesk.intake.models import Referral
 from refdesk.referrers.services import referrer_deactivate
-from refdesk.testing import apply_demo_programs, make_referrer, trial_submission
+from refdesk.testing import make_referrer, trial_submission
 from refdesk.workflow.submission import referral_submit
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,6 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def coordinator():
-    apply_demo_programs()
     return make_referrer("trial-prescreening", "study-coordinator")
 
 

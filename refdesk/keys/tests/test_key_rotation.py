@@ -8,7 +8,7 @@ from django.db import connection
 from refdesk.audit.models import AuditEvent
 from refdesk.intake.models import Referral
 from refdesk.keys.keyring import field_keys_status
-from refdesk.testing import apply_demo_programs, make_referrer, trial_submission
+from refdesk.testing import make_referrer, trial_submission
 from refdesk.workflow.submission import referral_submit
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,6 @@ def _raw_lead(pk):
 
 
 def test_rotation_re_encrypts_so_the_old_key_can_be_dropped(settings, capsys):
-    apply_demo_programs()
     referrer = make_referrer("trial-prescreening", "study-coordinator")
     referral = referral_submit(
         referrer=referrer, submission=trial_submission(), method="api", actor=referrer

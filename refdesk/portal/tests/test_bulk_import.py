@@ -204,9 +204,7 @@ def test_a_file_with_a_byte_order_mark_is_read(coordinator, tmp_path):
 
 
 def test_a_source_without_bulk_upload_is_refused(tmp_path):
-    from refdesk.testing import apply_demo_programs
 
-    apply_demo_programs()
     navigator = make_referrer("trial-prescreening", "patient-navigator")
     path = write_csv(tmp_path / "good.csv", [trial_row()])
     output, code = run_import(str(path), "--referrer", navigator.code)
@@ -289,9 +287,8 @@ def test_cells_convert_by_the_programs_answer_types(coordinator):
 
 
 def test_the_documented_example_file_imports_cleanly(tmp_path):
-    from refdesk.testing import PROJECT_ROOT, apply_demo_programs
+    from refdesk.testing import PROJECT_ROOT
 
-    apply_demo_programs()
     partner = make_referrer("provider-education", "event-partner")
     example = PROJECT_ROOT / "docs" / "import-example.csv"
     output, code = run_import(str(example), "--referrer", partner.code)

@@ -20,7 +20,7 @@ from refdesk.programs.models import Program
 from refdesk.programs.selectors import version_definition
 from refdesk.referrers.models import Source
 from refdesk.referrers.services import referrer_create, referrer_deactivate
-from refdesk.testing import apply_demo_programs, latest_consent_version, make_referrer
+from refdesk.testing import latest_consent_version, make_referrer
 
 pytestmark = pytest.mark.django_db
 
@@ -108,12 +108,7 @@ def _fresh_rate_limits():
 
 
 @pytest.fixture
-def programs():
-    apply_demo_programs()
-
-
-@pytest.fixture
-def coordinator(programs):
+def coordinator(db):
     return make_referrer("trial-prescreening", "study-coordinator")
 
 
@@ -124,9 +119,7 @@ def _web_sources():
             yield program.slug, slug, source, definition
 
 
-def test_every_web_source_page_shows_its_instructions_and_every_field_with_a_label(
-    client, programs
-):
+def test_every_web_source_page_shows_its_instructions_and_every_field_with_a_label(client):
     seen = 0
     for program_slug, slug, source, definition in _web_sources():
         if "web" not in source.submission_methods:
@@ -171,7 +164,7 @@ def test_every_web_source_page_shows_its_instructions_and_every_field_with_a_lab
     assert seen == 8
 
 
-def test_a_code_for_an_api_only_source_is_not_a_web_page(client, programs):
+def test_a_code_for_an_api_only_source_is_not_a_web_page(client):
     partner = make_referrer("provider-education", "partner-lab")
     assert client.get(f"/r/{partner.code}").status_code == 404
 
@@ -337,7 +330,7 @@ def test_a_post_without_the_csrf_token_is_refused(coordinator):
     assert Referral.objects.count() == 0
 
 
-def test_the_request_type_list_is_limited_to_what_the_source_may_send(programs):
+def test_the_request_type_list_is_limited_to_what_the_source_may_send(db):
     definition = version_definition(Program.objects.get(slug="provider-education").active_version)
     narrowed = definition.model_copy(
         update={
@@ -355,7 +348,7 @@ def test_the_request_type_list_is_limited_to_what_the_source_may_send(programs):
     assert len(full.fields["request_type"].choices) == 1 + len(definition.request_types)
 
 
-def test_the_consent_step_shows_the_latest_text_already_published(programs):
+def test_the_consent_step_shows_the_latest_text_already_published(db):
     definition = version_definition(Program.objects.get(slug="patient-support").active_version)
     current = definition.consent.texts[0]
     newer = current.model_copy(update={"version": "2026-06", "published": dt.date(2026, 6, 1)})
@@ -366,13 +359,13 @@ def test_the_consent_step_shows_the_latest_text_already_published(programs):
     assert latest_consent_text(definition, dt.date(2026, 2, 1)).version == current.version
 
 
-def test_the_sla_is_stated_in_words_with_its_time_zone(programs):
+def test_the_sla_is_stated_in_words_with_its_time_zone(db):
     definition = version_definition(Program.objects.get(slug="provider-education").active_version)
     assert sla_in_words(definition).startswith("within 1 business day, Monday–Friday 09:00–17:00 ")
     assert "America/New_York" in sla_in_words(definition)
 
 
-def test_a_patient_support_referral_can_be_submitted_through_the_page(client, programs):
+def test_a_patient_support_referral_can_be_submitted_through_the_page(client):
     source = Source.objects.get(program__slug="patient-support", slug="patient-org")
     referrer = referrer_create(source=source, name="Lung Friends", actor="system:test")
     response = client.post(

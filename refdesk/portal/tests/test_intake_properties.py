@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from refdesk.consent.models import ConsentRecord
 from refdesk.intake.models import Referral
 from refdesk.portal.tests.test_intake_pages import trial_form_data
-from refdesk.testing import apply_demo_programs, make_referrer
+from refdesk.testing import make_referrer
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,6 @@ def coordinator(settings):
     # Rate limits are tested elsewhere; here they would only cut the run short.
     settings.REFDESK_RATE_LIMITS = {"intake.address": (10**9, 60), "intake.code": (10**9, 60)}
     cache.clear()
-    apply_demo_programs()
     return make_referrer("trial-prescreening", "study-coordinator")
 
 

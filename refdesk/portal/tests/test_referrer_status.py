@@ -7,19 +7,13 @@ import pytest
 from django.urls import include, path
 
 from refdesk.intake.links import status_token, status_url
-from refdesk.routing.tests.builders import education, submit, trial
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import education, submit, trial
 from refdesk.workflow.consent import consent_withdraw
 
 # The project mounts urls_status at /r/status/; this module mounts it the same way so the test
 # does not depend on the order of the project's URL list.
 urlpatterns = [path("r/status/", include("refdesk.portal.urls_status"))]
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
-
-
-@pytest.fixture(autouse=True)
-def programs():
-    apply_demo_programs()
 
 
 def page(client, referral):
@@ -72,3 +66,14 @@ def test_the_link_is_absolute_and_keeps_the_token_out_of_referers(client, settin
     response = page(client, referral)
     assert response["Referrer-Policy"] == "no-referrer"
     assert "no-store" in response["Cache-Control"]
+
+
+def test_a_duplicates_status_follows_the_referral_it_was_added_to(client):
+    """The confirmation says "already in progress, added to that one"; the status link must not
+    then say "Closed — the team has finished"."""
+    first = submit("trial-prescreening", trial(1))
+    again = submit("trial-prescreening", trial(1))  # the same lead again
+    assert again.outcome == "duplicate" and again.duplicate_of == first
+    text = page(client, again).content.decode()
+    assert again.reference in text
+    assert "Waiting for the team" in text and "Closed" not in text

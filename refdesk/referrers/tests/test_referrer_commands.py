@@ -10,14 +10,9 @@ from refdesk.core.errors import PermissionDenied
 from refdesk.core.references import parse_referrer_code
 from refdesk.referrers.models import PartnerKey, Referrer, Source
 from refdesk.referrers.services import partner_key_authenticate
-from refdesk.testing import apply_demo_programs, make_referrer
+from refdesk.testing import make_referrer
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def programs():
-    apply_demo_programs()
 
 
 def run(*args) -> str:

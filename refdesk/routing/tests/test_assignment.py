@@ -13,19 +13,13 @@ from refdesk.core.errors import InvalidTransition, PermissionDenied
 from refdesk.intake.choices import Outcome, Stage
 from refdesk.intake.models import Referral
 from refdesk.routing.selectors import unassigned_counts_by_queue
-from refdesk.routing.tests.builders import staff, submit, trial
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import staff, submit, trial
 from refdesk.workflow.assignment import referral_assign, referral_claim
 from refdesk.workflow.closing import referral_close
 
 pytestmark = pytest.mark.django_db
 
 QUEUE = "clinical-ops-prescreening"  # worked by the clinical-ops team
-
-
-@pytest.fixture(autouse=True)
-def programs():
-    apply_demo_programs()
 
 
 def coordinator(name: str, **kwargs):

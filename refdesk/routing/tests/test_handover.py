@@ -13,18 +13,12 @@ from refdesk.intake.choices import Outcome, Stage
 from refdesk.intake.models import Referral, ReferralNote
 from refdesk.routing.models import Review
 from refdesk.routing.selectors import assignees_for
-from refdesk.routing.tests.builders import education, medical_reviewer, staff, submit, trial
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import education, reviewer, staff, submit, trial
 from refdesk.workflow.assignment import referral_assign_to, referral_claim
 from refdesk.workflow.closing import referral_close
 from refdesk.workflow.reviews import review_approve
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def programs():
-    apply_demo_programs()
 
 
 def coordinator(name: str, **kwargs):
@@ -132,17 +126,17 @@ def test_a_closed_referral_cannot_be_assigned(team):
 
 def test_a_referral_awaiting_medical_review_is_assigned_by_the_review_decision():
     specialist = staff("mira", Role.MEDICAL_AFFAIRS_SPECIALIST, "medical-affairs")
-    reviewer = medical_reviewer()
+    rui = reviewer()
     referral = submit("provider-education", education(1, request_type="clinical_question"))
     supervisor = owner()
     assert referral.stage == Stage.AWAITING_REVIEW
     with pytest.raises(InvalidTransition):
         referral_assign_to(referral=stored(referral), assignee=specialist, actor=supervisor)
-    review_approve(review=Review.objects.get(referral=referral), reviewer=reviewer, note="ok")
+    review_approve(review=Review.objects.get(referral=referral), reviewer=rui, note="ok")
     referral = stored(referral)
     assert referral.stage == Stage.QUEUED
     other = referral.assigned_to  # the rotation's choice; the supervisor may now pick the other
-    target = reviewer if other == specialist else specialist
+    target = rui if other == specialist else specialist
     referral_assign_to(referral=referral, assignee=target, actor=supervisor)
     assert stored(referral).assigned_to == target
 

@@ -1,4 +1,4 @@
-"""The medical review gate: no message to the lead until a reviewer approves; rejection closes."""
+"""The medical review gate: no message to the lead until a rui approves; rejection closes."""
 
 from __future__ import annotations
 
@@ -11,23 +11,11 @@ from refdesk.core.errors import ApplicationError, InvalidTransition, PermissionD
 from refdesk.intake.choices import Outcome, Stage
 from refdesk.routing.choices import ReviewKind, ReviewState
 from refdesk.routing.models import Review
-from refdesk.routing.tests.builders import (
-    education,
-    medical_reviewer,
-    specialist,
-    staff,
-    submit,
-)
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import education, reviewer, specialist, staff, submit
 from refdesk.workflow.contact import lead_contact_check
 from refdesk.workflow.reviews import review_approve, review_reject
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def programs():
-    apply_demo_programs()
 
 
 @pytest.fixture
@@ -40,14 +28,14 @@ def _review(referral) -> Review:
 
 
 def test_no_outreach_is_possible_before_approval_and_it_is_after(question):
-    reviewer, mira = medical_reviewer(), specialist()
+    rui, mira = reviewer(), specialist()
     assert question.stage == Stage.AWAITING_REVIEW
     assert lead_contact_check(referral=question, channel="email").allowed is False
     assert lead_contact_check(referral=question, channel="email").reason == "review_pending"
-    review_approve(review=_review(question), reviewer=reviewer, note="Answer is on-label.")
+    review_approve(review=_review(question), reviewer=rui, note="Answer is on-label.")
     question.refresh_from_db()
     assert lead_contact_check(referral=question, channel="email").allowed is True
-    assert question.stage == Stage.QUEUED and question.assigned_to in (reviewer, mira)
+    assert question.stage == Stage.QUEUED and question.assigned_to in (rui, mira)
     review = _review(question)
     assert review.state == ReviewState.APPROVED and review.note.text == "Answer is on-label."
     assert review.decided_by == "user:rui.reviewer"
@@ -57,9 +45,7 @@ def test_no_outreach_is_possible_before_approval_and_it_is_after(question):
 
 
 def test_after_rejection_no_outreach_and_the_referral_is_closed(question):
-    review_reject(
-        review=_review(question), reviewer=medical_reviewer(), reason="Off-label request."
-    )
+    review_reject(review=_review(question), reviewer=reviewer(), reason="Off-label request.")
     question.refresh_from_db()
     assert (question.stage, question.outcome, question.outcome_reason) == (
         Stage.CLOSED,
@@ -81,22 +67,22 @@ def test_only_a_medical_reviewer_decides_a_medical_review(question):
 
 
 def test_an_approval_needs_a_note_and_a_rejection_a_reason(question):
-    reviewer = medical_reviewer()
+    rui = reviewer()
     with pytest.raises(ApplicationError) as error:
-        review_approve(review=_review(question), reviewer=reviewer, note="  ")
+        review_approve(review=_review(question), reviewer=rui, note="  ")
     assert error.value.code == "note_required"
     with pytest.raises(ApplicationError) as error:
-        review_reject(review=_review(question), reviewer=reviewer, reason="")
+        review_reject(review=_review(question), reviewer=rui, reason="")
     assert error.value.code == "reason_required"
     assert _review(question).state == ReviewState.PENDING
 
 
 def test_a_review_is_decided_once(question):
-    reviewer = medical_reviewer()
+    rui = reviewer()
     review = _review(question)
-    review_approve(review=review, reviewer=reviewer, note="Fine.")
+    review_approve(review=review, reviewer=rui, note="Fine.")
     with pytest.raises(InvalidTransition):
-        review_reject(review=_review(question), reviewer=reviewer, reason="Changed my mind.")
+        review_reject(review=_review(question), reviewer=rui, reason="Changed my mind.")
     assert _review(question).state == ReviewState.APPROVED
 
 
@@ -141,7 +127,7 @@ def test_nobody_judges_a_referral_before_its_review_is_decided(question, outcome
     assert refused.value.code == "awaiting_review"
     question.refresh_from_db()
     assert question.stage == Stage.AWAITING_REVIEW and question.outcome == ""
-    review_approve(review=_review(question), reviewer=medical_reviewer(), note="On-label.")
+    review_approve(review=_review(question), reviewer=reviewer(), note="On-label.")
     question.refresh_from_db()
     referral_close(
         referral=question, outcome=outcome, actor=mira, reason_code=code.get(outcome, "")

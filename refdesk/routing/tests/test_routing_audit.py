@@ -17,7 +17,7 @@ from refdesk.accounts.choices import Role
 from refdesk.accounts.models import Team, TeamMembership, User
 from refdesk.intake.submissions import Submission
 from refdesk.routing.audit_report import routing_audit
-from refdesk.testing import apply_demo_programs, latest_consent_version, make_referrer
+from refdesk.testing import latest_consent_version, make_referrer
 from refdesk.workflow.route import referral_reroute
 from refdesk.workflow.submission import referral_submit
 
@@ -81,7 +81,6 @@ def _reroute(when, referral, queue, reason):
 @pytest.fixture
 def month():
     """March 2026: 6 initial decisions (1 on the default route), 3 re-routes; one February one."""
-    apply_demo_programs()
     org = make_referrer("patient-support", "patient-org")
     colleague = make_referrer("provider-education", "hcp-referral")
     _at(FEB, org, _support("helpline_callback", 0))

@@ -11,7 +11,6 @@ from django.urls import reverse
 
 from refdesk.accounts.choices import Role
 from refdesk.accounts.services import user_create
-from refdesk.api.tests.conftest import make_partner, valid_body
 from refdesk.audit.models import AuditEvent
 from refdesk.audit.services import audit_verify
 from refdesk.core.errors import ApplicationError, InvalidTransition
@@ -22,8 +21,16 @@ from refdesk.routing.decisions import ROUTE_CHANGED_FLAG
 from refdesk.routing.facts import facts_digest, referral_facts
 from refdesk.routing.models import QueueNotice, Review, RoutingDecision
 from refdesk.routing.selectors import routing_history
-from refdesk.routing.tests.builders import education, specialist, staff, submit, support, trial
-from refdesk.testing import apply_demo_programs
+from refdesk.testing import (
+    education,
+    make_partner,
+    specialist,
+    staff,
+    submit,
+    support,
+    trial,
+    valid_body,
+)
 from refdesk.workflow.assignment import referral_claim
 from refdesk.workflow.closing import referral_record_prescreen, referral_update_answers
 from refdesk.workflow.route import referral_reevaluate, referral_reroute
@@ -38,7 +45,6 @@ NOW = datetime(2026, 3, 11, 14, 0, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def programs():
     with time_machine.travel(NOW, tick=False):
-        apply_demo_programs()
         yield
 
 

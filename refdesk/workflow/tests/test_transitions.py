@@ -8,7 +8,7 @@ from refdesk.audit.models import AuditEvent
 from refdesk.core.errors import ApplicationError, InvalidTransition
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
 from refdesk.intake.models import Referral
-from refdesk.testing import apply_demo_programs, make_referrer, trial_submission
+from refdesk.testing import make_referrer, trial_submission
 from refdesk.workflow.closing import referral_close, referral_record_prescreen
 from refdesk.workflow.submission import referral_submit
 from refdesk.workflow.transitions import ACTIONS, referral_transition
@@ -20,7 +20,6 @@ WORKER = "user:coordinator"
 
 @pytest.fixture
 def referral():
-    apply_demo_programs()
     referrer = make_referrer("trial-prescreening", "study-coordinator")
     return referral_submit(
         referrer=referrer, submission=trial_submission(), method="api", actor=referrer
