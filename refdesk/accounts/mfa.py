@@ -9,7 +9,7 @@ from allauth.mfa.totp.internal.auth import TOTP
 from django.db import transaction
 
 from refdesk.accounts.models import User
-from refdesk.audit.services import audit_record
+from refdesk.audit.services import Actor, audit_record
 from refdesk.keys.keyring import EmbeddedTokens, register_embedded_tokens
 
 
@@ -19,7 +19,7 @@ def has_authenticator(user: User) -> bool:
 
 
 @transaction.atomic
-def user_totp_provision(*, user: User, secret: str, actor) -> bool:
+def user_totp_provision(*, user: User, secret: str, actor: Actor) -> bool:
     """Give ``user`` a TOTP authenticator with ``secret`` (base32) unless they have one.
 
     For set-ups where the secret is handed over out of band (the demo prints it); real users

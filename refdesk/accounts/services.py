@@ -6,11 +6,11 @@ from django.db import transaction
 
 from refdesk.accounts.choices import Role
 from refdesk.accounts.models import Team, TeamMembership, User
-from refdesk.audit.services import audit_record
+from refdesk.audit.services import Actor, audit_record
 
 
 @transaction.atomic
-def team_upsert(*, slug: str, name: str, timezone: str, actor) -> tuple[Team, bool]:
+def team_upsert(*, slug: str, name: str, timezone: str, actor: Actor) -> tuple[Team, bool]:
     """Create the team or bring its name and time zone up to date; returns (team, changed)."""
     team = Team.objects.select_for_update().filter(slug=slug).first()
     if team is None:
@@ -43,7 +43,7 @@ def user_create(
     email: str,
     role: str,
     password: str | None,
-    actor,
+    actor: Actor,
     first_name: str = "",
     last_name: str = "",
     teams: list[Team] = (),
@@ -130,7 +130,7 @@ def user_access_snapshot(user: User) -> dict:
 
 
 @transaction.atomic
-def user_changes_record(*, user: User, before: dict | None, actor, via: str):
+def user_changes_record(*, user: User, before: dict | None, actor: Actor, via: str):
     """Audit what changed on ``user`` since the snapshot ``before`` (None: the user was just
     created), for writes that code outside these services made — the admin's forms. Call it in
     the same transaction as the write. Returns the event, or None when nothing changed."""
@@ -155,7 +155,9 @@ def team_members_snapshot(team: Team) -> dict[int, bool]:
 
 
 @transaction.atomic
-def team_members_changes_record(*, team: Team, before: dict[int, bool], actor, via: str) -> int:
+def team_members_changes_record(
+    *, team: Team, before: dict[int, bool], actor: Actor, via: str
+) -> int:
     """Audit, on each user whose membership of ``team`` changed since ``before``, the change of
     their teams (``user.updated``), so every user's own history shows when they gained or lost a
     team. Only this team's rows changed, so each user's former team list is their current one
@@ -180,7 +182,7 @@ def team_members_changes_record(*, team: Team, before: dict[int, bool], actor, v
 
 
 @transaction.atomic
-def user_deletion_record(*, user: User, actor, via: str) -> None:
+def user_deletion_record(*, user: User, actor: Actor, via: str) -> None:
     """Audit a user about to be deleted (call it before the delete, in its transaction)."""
     audit_record(
         actor=actor,

@@ -9,7 +9,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from refdesk.accounts.services import team_upsert
-from refdesk.audit.services import actor_label, audit_record
+from refdesk.audit.services import Actor, actor_label, audit_record
 from refdesk.core.errors import ApplicationError
 from refdesk.programs.loader import LoadedProgram
 from refdesk.programs.models import Program, ProgramVersion
@@ -29,7 +29,7 @@ class ApplyResult:
 
 
 @transaction.atomic
-def program_apply(*, programs: list[LoadedProgram], actor, note: str) -> list[ApplyResult]:
+def program_apply(*, programs: list[LoadedProgram], actor: Actor, note: str) -> list[ApplyResult]:
     """Apply validated definitions in one transaction: all of them or none.
 
     For each program:
@@ -46,7 +46,7 @@ def program_apply(*, programs: list[LoadedProgram], actor, note: str) -> list[Ap
     return results
 
 
-def _apply_one(*, loaded: LoadedProgram, actor, note: str) -> ApplyResult:
+def _apply_one(*, loaded: LoadedProgram, actor: Actor, note: str) -> ApplyResult:
     data = loaded.canonical_dict()
     teams = {}
     for slug, team in data["teams"].items():

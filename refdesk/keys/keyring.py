@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.db import connection, transaction
 
-from refdesk.audit.services import audit_record
+from refdesk.audit.services import Actor, audit_record
 from refdesk.core.crypto import is_encrypted_with_primary_key, rotate_token
 from refdesk.core.fields import EncryptedJSONField, EncryptedTextField
 
@@ -107,7 +107,7 @@ def _batches(column: EncryptedColumn, batch_size: int):
         last_pk = rows[-1][0]
 
 
-def field_keys_rotate(*, actor, batch_size: int = 1000) -> dict[str, int]:
+def field_keys_rotate(*, actor: Actor, batch_size: int = 1000) -> dict[str, int]:
     """Re-encrypt every value; each batch commits with its own audit event. Rows per column."""
     quote = connection.ops.quote_name
     totals: dict[str, int] = {}

@@ -7,13 +7,13 @@ completeness, and their errors are put back onto the fields they name (``apply_e
 
 from __future__ import annotations
 
-import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 
 from refdesk.intake.labels import (
     CHANNEL_LABELS,
@@ -79,7 +79,7 @@ def lead_form_field(name: str, spec: LeadFieldSpec, label: str, required: bool) 
     if name == "timezone":
         return forms.ChoiceField(choices=timezone_choices(), **common)
     if name == "birth_year":
-        return forms.IntegerField(min_value=1900, max_value=dt.date.today().year, **common)
+        return forms.IntegerField(min_value=1900, max_value=timezone.localdate().year, **common)
     widget_attrs = {
         "email": {"autocomplete": "off", "inputmode": "email"},
         "phone": {"autocomplete": "off", "inputmode": "tel"},

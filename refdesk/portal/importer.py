@@ -19,6 +19,7 @@ from pathlib import Path
 
 from django.db import transaction
 
+from refdesk.audit.services import Actor
 from refdesk.core.crypto import blind_index
 from refdesk.core.errors import ApplicationError, ValidationFailed
 from refdesk.intake.submissions import Submission
@@ -263,7 +264,7 @@ class _DryRunDone(Exception):
 
 
 def import_row(
-    *, referrer: Referrer, definition: ProgramDefinition, row: CsvRow, actor, dry_run: bool
+    *, referrer: Referrer, definition: ProgramDefinition, row: CsvRow, actor: Actor, dry_run: bool
 ) -> RowOutcome:
     """Submit one row; a rejection writes nothing. A dry run rolls the row back afterwards."""
     if row.problem is not None:
@@ -303,7 +304,7 @@ def import_row(
     )
 
 
-def _submit(referrer, submission, actor, client_ref):
+def _submit(referrer, submission, actor: Actor, client_ref):
     return referral_submit(
         referrer=referrer,
         submission=submission,

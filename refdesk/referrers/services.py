@@ -8,7 +8,7 @@ import secrets
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from refdesk.audit.services import audit_record
+from refdesk.audit.services import Actor, audit_record
 from refdesk.core import sql
 from refdesk.core.errors import ApplicationError, NotFound, PermissionDenied
 from refdesk.core.references import new_referrer_code, parse_referrer_code
@@ -17,7 +17,7 @@ from refdesk.referrers.models import PartnerKey, Referrer, Source
 
 
 @transaction.atomic
-def source_sync(*, program, sources: dict[str, str], actor) -> None:
+def source_sync(*, program, sources: dict[str, str], actor: Actor) -> None:
     """Make the program's sources match its definition ({slug: label}).
 
     Sources no longer defined are deactivated (referrals still point at them), never deleted.
@@ -56,7 +56,7 @@ def referrer_create(
     *,
     source: Source,
     name: str,
-    actor,
+    actor: Actor,
     kind: str = ReferrerKind.PERSON,
     email: str = "",
     organization: str = "",
@@ -112,7 +112,7 @@ def referrer_get_by_code(*, code: str) -> Referrer:
 
 
 @transaction.atomic
-def referrer_deactivate(*, referrer: Referrer, actor, reason: str = "") -> Referrer:
+def referrer_deactivate(*, referrer: Referrer, actor: Actor, reason: str = "") -> Referrer:
     if not referrer.active:
         return referrer
     Referrer.objects.filter(pk=referrer.pk).update(active=False)
@@ -135,7 +135,7 @@ def _hash_key(key: str) -> str:
 
 
 @transaction.atomic
-def partner_key_create(*, referrer: Referrer, actor) -> tuple[PartnerKey, str]:
+def partner_key_create(*, referrer: Referrer, actor: Actor) -> tuple[PartnerKey, str]:
     """Make a key for a partner referrer; returns (record, the key — shown once, never stored)."""
     if not referrer.active:
         raise ApplicationError("this referrer is inactive", code="referrer_inactive")
@@ -151,7 +151,7 @@ def partner_key_create(*, referrer: Referrer, actor) -> tuple[PartnerKey, str]:
 
 
 @transaction.atomic
-def partner_key_revoke(*, key: PartnerKey, actor, reason: str = "") -> PartnerKey:
+def partner_key_revoke(*, key: PartnerKey, actor: Actor, reason: str = "") -> PartnerKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         PartnerKey.objects.filter(pk=key.pk).update(revoked_at=key.revoked_at)

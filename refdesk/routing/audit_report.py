@@ -28,12 +28,12 @@ from refdesk.routing.models import RoutingDecision
 def parse_month(text: str) -> datetime:
     """``2026-03`` -> 2026-03-01 00:00 UTC; anything else is an ``ApplicationError``."""
     try:
-        start = datetime.strptime(text, "%Y-%m")
+        start = datetime.strptime(f"{text} +0000", "%Y-%m %z")
     except (TypeError, ValueError):
         raise ApplicationError(
             f"month must be YYYY-MM, e.g. 2026-03 (got {text!r})", code="invalid_month"
         ) from None
-    return start.replace(tzinfo=UTC)
+    return start.astimezone(UTC)
 
 
 def _next_month(start: datetime) -> datetime:

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "refdesk.demo",
     "refdesk.desk",
     "refdesk.portal",
+    "refdesk.cli",
     # Staff login with MFA (see "Staff login, MFA, sessions" below). After refdesk.accounts so
     # its templates override allauth's.
     "allauth",

@@ -231,7 +231,7 @@ def referral_complete(
         )
 
 
-def _complete(*, referral, lead_updates, answer_updates, actor) -> Referral:
+def _complete(*, referral, lead_updates, answer_updates, actor: Actor) -> Referral:
     referral = (
         Referral.objects.select_for_update(of=("self",))
         .select_related("referrer__source__program", "program_version")

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from refdesk.consent.models import ConsentRecord
 from refdesk.intake.choices import Outcome, Stage
@@ -152,7 +153,7 @@ def test_every_web_source_page_shows_its_instructions_and_every_field_with_a_lab
         for name, spec in definition.intake.answers.items():
             assert spec.label in page.label_for(f"id_answer_{name}")
         if definition.consent:
-            text = latest_consent_text(definition, dt.date.today())
+            text = latest_consent_text(definition, timezone.localdate())
             assert " ".join(text.text.split()) in body
             assert page.find("input", name="consent_text_version", value=text.version)
         else:

@@ -219,5 +219,6 @@ def _clamped_utc(instant: dt.datetime) -> dt.datetime:
             return instant.replace(tzinfo=dt.UTC)
         return instant.astimezone(dt.UTC)
     except (OverflowError, ValueError):
-        edge = dt.datetime.max if instant.year > 1970 else dt.datetime.min
-        return edge.replace(tzinfo=dt.UTC)
+        if instant.year > 1970:
+            return dt.datetime.max.replace(tzinfo=dt.UTC)
+        return dt.datetime.min.replace(tzinfo=dt.UTC)

@@ -62,7 +62,8 @@ answer_values = (
 facts_strategy = st.builds(
     Facts,
     received_at=st.datetimes(timezones=st.none() | st.timezones())
-    | st.sampled_from([dt.datetime.min, dt.datetime.max.replace(tzinfo=dt.UTC)]),
+    # naive and aware extremes on purpose: the engine must be total
+    | st.sampled_from([dt.datetime.min, dt.datetime.max.replace(tzinfo=dt.UTC)]),  # noqa: DTZ901
     lead_kind=near(["patient", "clinician", "organization", ""]),
     source=near(["study-coordinator", "hcp-referral", "patient-org", "event-partner"]),
     request_type=near(

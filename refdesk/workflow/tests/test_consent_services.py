@@ -6,9 +6,11 @@ reader sees. The trial program's consent covers trial_contact on phone and email
 from __future__ import annotations
 
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.utils import timezone
 
 from refdesk.audit.models import AuditEvent
@@ -195,3 +197,11 @@ def test_consent_not_yet_expired_is_left_alone(patient):
     with time_machine.travel(timezone.now() + timedelta(days=30), tick=False):
         assert consent_expire_due() == 0
     assert consent_current(patient).state == ConsentState.GRANTED
+
+
+def test_the_command_expires_every_lapsed_consent(patient):
+    out = StringIO()
+    with time_machine.travel(patient.received_at + timedelta(days=400), tick=False):
+        call_command("consent", "expire", stdout=out)
+    assert "1 consent(s) expired" in out.getvalue()
+    assert consent_current(patient).state == ConsentState.EXPIRED

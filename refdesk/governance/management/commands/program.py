@@ -8,6 +8,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from refdesk.audit.services import Actor
 from refdesk.core.cli_support import cli_actor
 from refdesk.core.errors import ApplicationError
 from refdesk.governance.services import program_apply
@@ -62,7 +63,7 @@ class Command(BaseCommand):
         for program in loaded:
             self.stdout.write(f"{program.path}: ok ({program.definition.id})")
 
-    def _apply(self, files, note, actor, **options):
+    def _apply(self, files, note, actor: Actor, **options):
         loaded = self._load(files)
         try:
             results = program_apply(programs=loaded, actor=cli_actor(actor), note=note)

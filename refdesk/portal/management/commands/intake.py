@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from refdesk.audit.services import Actor
 from refdesk.core.cli_support import cli_actor
 from refdesk.core.errors import ApplicationError
 from refdesk.portal.importer import ImportFileError, import_definition, import_row, read_csv
@@ -28,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         return getattr(self, f"_{action}")(**options)
 
-    def _import(self, file, referrer, dry_run, actor, **options):
+    def _import(self, file, referrer, dry_run, actor: Actor, **options):
         try:
             referrer_record = referrer_get_by_code(code=referrer)
             definition = import_definition(referrer_record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from refdesk.audit.services import Actor
 from refdesk.core.cli_support import cli_actor
 from refdesk.core.errors import ApplicationError
 from refdesk.referrers.models import PartnerKey
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         except ApplicationError as problem:
             raise CommandError(problem.message, returncode=1) from None
 
-    def _key(self, referrer, actor, **options):
+    def _key(self, referrer, actor: Actor, **options):
         referrer_record = referrer_get_by_code(code=referrer)
         record, key = partner_key_create(referrer=referrer_record, actor=cli_actor(actor))
         source = referrer_record.source
@@ -47,7 +48,7 @@ class Command(BaseCommand):
         )
         self.stdout.write("The key is shown only now; refdesk keeps only its hash.")
 
-    def _revoke(self, prefix, reason, actor, **options):
+    def _revoke(self, prefix, reason, actor: Actor, **options):
         matches = list(PartnerKey.objects.filter(prefix=prefix.strip())[:2])
         if not matches:
             raise CommandError(f"no API key has the prefix {prefix!r}", returncode=1)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from email_validator import EmailNotValidError, validate_email
 
+from refdesk.audit.services import Actor
 from refdesk.core.cli_support import cli_actor
 from refdesk.core.errors import ApplicationError
 from refdesk.programs.models import Program
@@ -44,7 +45,7 @@ class Command(BaseCommand):
         except ApplicationError as problem:
             raise CommandError(problem.message, returncode=1) from None
 
-    def _add(self, program, source, name, email, kind, organization, actor, **options):
+    def _add(self, program, source, name, email, kind, organization, actor: Actor, **options):
         source_record = _source(program, source)
         if email:
             try:
@@ -62,7 +63,7 @@ class Command(BaseCommand):
         self.stdout.write(f"code: {referrer.code}")
         self.stdout.write(f"link: {intake_link(referrer.code)}")
 
-    def _deactivate(self, code, reason, actor, **options):
+    def _deactivate(self, code, reason, actor: Actor, **options):
         referrer = referrer_get_by_code(code=code)
         if not referrer.active:
             self.stdout.write(f"{referrer.code} was already inactive")

@@ -3,9 +3,11 @@
 refdesk serve [--no-worker]     web server (and an embedded task worker)
 refdesk worker                  a task worker (run any number, on PostgreSQL)
 refdesk demo [--referrals N]    demo programs, teams, users, referrers and referrals
-refdesk program validate|apply|diff|list ...
-refdesk audit verify
+refdesk program validate|apply|diff|list|simulate ...
+refdesk audit verify [--anchor FILE ...] | anchor [--output FILE] | tail
+refdesk consent expire          record lapsed consents as expired (daily)
 refdesk keys generate|rotate|status
+refdesk routing audit | referrer ... | partner ... | intake import ...
 refdesk <any Django command>    migrate, createsuperuser, check, ...
 """
 

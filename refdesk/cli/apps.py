@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class CliConfig(AppConfig):
+    """Commands that act on referrals through the workflow (``refdesk consent expire``). An
+    interface: apps below the workflow keep their own read-only or configuration commands."""
+
+    name = "refdesk.cli"
+    label = "cli"
+    verbose_name = "Command line"
