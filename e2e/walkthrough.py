@@ -81,8 +81,8 @@ ACTION_TIMEOUT_MS = 15_000
 # Read in the run's environment: the declared policy and the demo's teams, nothing from desk.
 FACTS_CODE = r"""
 import json
-from refdesk.accounts import roles
 from refdesk.access import policy
+from refdesk.accounts import roles as role_sets
 from refdesk.accounts.models import User
 from refdesk.intake.models import Referral
 from refdesk.routing.models import Queue
@@ -97,9 +97,9 @@ print("FACTS " + json.dumps({
     "mask": policy.MASK,
     "all_queue_roles": roles(policy.ALL_QUEUE_ROLES),
     "team_queue_roles": roles(policy.TEAM_QUEUE_ROLES),
-    "lead_workers": roles(roles.LEAD_WORKERS),
-    "patient_data_roles": roles(roles.PATIENT_DATA_ROLES),
-    "patient_leads_hidden_from": roles(roles.PATIENT_LEADS_HIDDEN_FROM),
+    "lead_workers": roles(role_sets.LEAD_WORKERS),
+    "patient_data_roles": roles(role_sets.PATIENT_DATA_ROLES),
+    "patient_leads_hidden_from": roles(role_sets.PATIENT_LEADS_HIDDEN_FROM),
     "action_roles": {action: roles(r) for action, r in policy.ACTION_ROLES.items()},
     "queues": {q.slug: q.team.slug for q in Queue.objects.select_related("team")},
     "users": {
@@ -196,6 +196,13 @@ class Lead:
     failed_markers: tuple[str, ...] = ()
 
     @property
+    def npi(self) -> str:
+        """A check-digit-valid NPI of its own (NPIs are a duplicate key of provider-education:
+        two clinicians sharing one would be the same lead)."""
+        base = "1" + "".join(ch for ch in self.phone if ch.isdigit())[-8:]
+        return next(f"{base}{d}" for d in range(10) if _npi_valid(f"{base}{d}"))
+
+    @property
     def identity(self) -> list[str]:
         """Strings that identify the lead: none may reach a page of a role without the right."""
         digits = self.phone.replace(" ", "")
@@ -231,6 +238,15 @@ WORKER = {
 NO_JS_USER = "agent"
 # ECOG 3 and active brain metastases: the prescreen is not eligible on these two markers.
 FAILED_MARKERS = {"ineligible": ("ecog", "active_brain_metastases")}
+
+
+def _npi_valid(npi: str) -> bool:
+    """The US NPI check digit: Luhn over the 9 digits with the 80840 prefix."""
+    total = 24  # the constant contribution of 80840
+    for position, char in enumerate(reversed(npi[:9])):
+        digit = int(char) * (2 if position % 2 == 0 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return (10 - total % 10) % 10 == int(npi[9])
 
 
 def new_lead(key: str) -> Lead:
@@ -582,7 +598,7 @@ class Walkthrough:
         if lead.program == "provider-education":
             page.fill("input[name=lead_specialty]", "oncology")
             page.select_option("select[name=therapy_area]", "oncology")
-            page.fill("input[name=lead_npi]", "1234567893")
+            page.fill("input[name=lead_npi]", lead.npi)
             if lead.request_type == "clinical_question":
                 page.fill(
                     "textarea[name=answer_question]", "Is there data on dosing in renal impairment?"
@@ -1157,14 +1173,18 @@ class Walkthrough:
             ],
         )
 
-    def reroute_away_without_js(self) -> None:
-        """The agent sends one of its demo referrals to another team's queue: it leaves the
-        agent's sight, so the plain post must land on the queues with a message (not on "Not
-        Found"); the auditor then reads the re-route in its timeline."""
-        username, target = NO_JS_USER, "clinical-ops-prescreening"
+    def reroute_without_js(self) -> None:
+        """The agent re-routes one of its demo referrals, with a plain form post: the form offers
+        only the other queues of the referral's own program whose team may work a patient (not
+        the trial team's queue: the lead consented to patient support only, nor drug safety:
+        nobody there works patients); the referral moves and the page says so. The auditor then
+        reads the re-route in its timeline, without the reason the agent typed."""
+        username, target = NO_JS_USER, "patient-access"
         session, done = self.sessions[username], self.results[username].actions
         rows = []
         for queue in self.results[username].queues_seen:
+            if queue == target:
+                continue
             session.goto(f"/desk/queues/{queue}?assignee=me&stage=in_progress")
             rows = queue_rows(session)
             if rows:
@@ -1178,25 +1198,31 @@ class Walkthrough:
         form = page.locator("#referral form.action-reroute")
         if not self.run.check(form.count() == 1, f"{username}: no 're-route' form offered"):
             return
+        offered = form.locator("select[name=queue] option").evaluate_all(
+            "options => options.map(option => option.value).filter(Boolean)"
+        )
+        self.run.check(
+            offered == [target],
+            f"{username}: re-route offers {offered}, not only {target} (its program, workable)",
+        )
         form.locator("select[name=queue]").select_option(target)
-        form.locator("textarea[name=reason]").fill("Walkthrough: belongs to the trial team.")
+        form.locator("textarea[name=reason]").fill("Walkthrough: asks about costs.")
         form.locator("button[type=submit]").click()
-        gone = f"{reference} has left your queues"
-        try:
-            page.get_by_text(gone).wait_for(timeout=5000)
-        except Exception:  # noqa: BLE001 (a Playwright timeout: reported as the failure it is)
+        page.wait_for_url(f"**/{url}")
+        html = page.content()
+        if not self.run.check(
+            f"<dd>{target}</dd>" in html, f"{username}: after re-routing, not in {target}"
+        ):
             session.shot("reroute-failed")
-            self.run.check(False, f"{username}: after re-routing away, no '{gone}' (at {page.url})")
             return
         session.snapshot()
-        session.shot("rerouted-away")
-        done.append(f"re-route away{' (no JS)' if not session.javascript else ''}")
-        session.goto(f"/{url}", expect_status=404)  # gone for the agent, as for a stranger
+        session.shot("rerouted")
+        done.append(f"re-route{' (no JS)' if not session.javascript else ''}")
         auditor = self.sessions.get("auditor")
         if auditor is not None:
             html = auditor.goto(f"/{url}")
             self.run.check(
-                f"Re-routed to {target}" in html and "Walkthrough: belongs" not in html,
+                f"Re-routed to {target}" in html and "Walkthrough: asks" not in html,
                 f"auditor: {reference}'s timeline lacks the re-route or shows its reason",
             )
 
@@ -1418,7 +1444,7 @@ def main(argv: list[str] | None = None) -> int:
                 walk.work_question()
                 walk.work_product()
                 walk.work_support_without_js()
-                walk.reroute_away_without_js()
+                walk.reroute_without_js()
                 walk.auditor_reads_the_work()
                 walk.check_referral_pages(stage_label="after", refusals=False)
                 walk.check_leaks()

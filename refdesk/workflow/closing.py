@@ -112,6 +112,8 @@ def referral_record_prescreen(
             action="record_prescreen",
             actor=actor,
             values={"prescreen_outcome": outcome},
+            # Named even when the engine had found the same: a person has now confirmed it.
+            changes={"prescreen_outcome": (referral.prescreen_outcome or None, outcome)},
             reason="; ".join(reasons),
         )
         if referral.stage in ACTIONS["reevaluate"].sources:
