@@ -20,20 +20,14 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from refdesk.intake.choices import Stage
+from refdesk.intake import choices
 from refdesk.intake.models import Referral
 
-# Stages of work still to do (received = not yet routed, so in no queue's work list yet).
-OPEN_STAGES = (
-    Stage.NEEDS_INFO,
-    Stage.AWAITING_REVIEW,
-    Stage.QUEUED,
-    Stage.IN_PROGRESS,
-    Stage.SCHEDULED,
-)
-# Stages in which the first-response clock runs: paused in needs_info (the referrer owes us),
-# stopped once something is booked or closed.
-SLA_RUNNING_STAGES = (Stage.AWAITING_REVIEW, Stage.QUEUED, Stage.IN_PROGRESS)
+# The lifecycle's own stage groups (intake.choices), as sorted tuples: stable SQL text.
+# Work still to do (received = not yet routed, so in no queue's work list yet).
+OPEN_STAGES = tuple(sorted(choices.WORK_STAGES))
+# The first-response clock runs: paused in needs_info, stopped once booked or closed.
+SLA_RUNNING_STAGES = tuple(sorted(choices.SLA_RUNNING_STAGES))
 
 SLA_BREACHED, SLA_DUE_TODAY, SLA_ON_TIME = "breached", "due_today", "on_time"
 SLA_STATES = ((SLA_BREACHED, "Breached"), (SLA_DUE_TODAY, "Due today"), (SLA_ON_TIME, "On time"))
@@ -210,7 +204,7 @@ def sla_state(referral: Referral, *, now: dt.datetime, day_end: dt.datetime) -> 
 def sla_text(referral: Referral, *, now: dt.datetime) -> str:
     """ "due in 3 h 05 min", "breached 2 d 4 h ago", "paused (needs information)", ..."""
     due = referral.first_response_due_at
-    if referral.stage == Stage.NEEDS_INFO:
+    if referral.sla_paused_at is not None:
         return "paused (needs information)"
     if due is None or referral.stage not in SLA_RUNNING_STAGES:
         return "—"

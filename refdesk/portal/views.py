@@ -28,7 +28,7 @@ from refdesk.core.errors import (
     ValidationFailed,
 )
 from refdesk.core.ratelimit import RateLimited, client_address, limit_from_settings, rate_limit_hit
-from refdesk.intake.choices import Outcome, Stage
+from refdesk.intake.choices import Outcome
 from refdesk.intake.labels import item_label, latest_consent_text
 from refdesk.intake.links import (
     LinkExpired,
@@ -47,6 +47,7 @@ from refdesk.programs.schema import ProgramDefinition
 from refdesk.programs.selectors import version_definition
 from refdesk.referrers.services import referrer_get_by_code
 from refdesk.workflow.submission import referral_complete, referral_submit
+from refdesk.workflow.transitions import action_possible
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ def intake(request, code):
 def _thanks_context(referrer, definition, referral: Referral | None):
     missing = []
     complete_url = ""
-    if referral is not None and referral.stage == Stage.NEEDS_INFO:
+    if referral is not None and action_possible(referral, "supply_info"):
         missing = [item_label(definition, item) for item in referral.missing]
         complete_url = reverse(
             "intake:complete",
@@ -280,7 +281,7 @@ def complete(request, code, token):
             status=410,
         )
     definition = version_definition(referral.program_version)
-    if referral.stage != Stage.NEEDS_INFO:
+    if not action_possible(referral, "supply_info"):
         return _message(request, "Nothing more is needed", _NOTHING_NEEDED, status=200)
     form = CompletionForm(
         request.POST if request.method == "POST" else None,

@@ -375,6 +375,12 @@ def _lost_race(referral: Referral, spec: Action) -> InvalidTransition:
     )
 
 
+def action_possible(referral: Referral, action: str) -> bool:
+    """Can ``action`` start from the referral's stage at all (whoever acts)? For pages that
+    offer an action to someone outside the staff (a referrer's completion link)."""
+    return referral.stage in ACTIONS[action].sources
+
+
 def action_available(user, referral: Referral, action: str, situation: Situation) -> bool:
     """May ``user`` take the staff action ``action`` on ``referral`` now: the policy gives it to
     the role on this referral, the table allows it from its stage, and its condition holds."""
