@@ -13,9 +13,10 @@ processes). Here a write transaction (``BEGIN IMMEDIATE``) first takes
 Both are released when the transaction commits or rolls back. Measured with
 ``bench/intake_api.py`` (16 clients, 1 process x 8 threads): the stock backend reached the same
 throughput (194 against 182 submissions/s, within run-to-run noise) but a p99 of 1,272 ms
-against 140 ms with the queue, and the one-insert ceiling's p99 222 ms against 33 ms. An in-memory database (the
-tests) has no file to share and takes only the thread lock; so does a platform without
-``fcntl``.
+against 140 ms with the queue, and the one-insert ceiling's p99 222 ms against 33 ms.
+
+An in-memory database (the tests) has no file to share and takes only the thread lock; so does
+a platform without ``fcntl``.
 """
 
 from __future__ import annotations
