@@ -60,3 +60,34 @@ def test_name_and_birth_year_match_when_the_program_says_so():
     assert spelled.duplicate_of == first
     other_year = _support(referrer, 3, given_name="Alex", family_name="Moreno", birth_year=1961)
     assert other_year.duplicate_of is None
+
+
+def test_the_migration_that_indexes_earlier_referrals_computes_the_same_indexes():
+    """Migrations do not import app code: its copies of the two blind indexes must agree."""
+    import importlib
+
+    from refdesk.core.crypto import name_index, npi_index
+
+    migration = importlib.import_module(
+        "refdesk.intake.migrations.0007_index_npi_and_name_of_recent_referrals"
+    )
+    for npi in ("1234567893", " 1234-567-893 ", ""):
+        assert migration.npi_index(npi) == npi_index(npi)
+    for name in (("Ana", "Núñez", 1971), (" ana ", "NÚÑEZ", "1971"), ("Ana", "", 1971)):
+        assert migration.name_index(*name) == name_index(*name)
+
+
+def test_the_migration_indexes_a_referral_received_before_it(db):
+    import importlib
+
+    from django.apps import apps
+
+    from refdesk.intake.models import Referral
+
+    migration = importlib.import_module(
+        "refdesk.intake.migrations.0007_index_npi_and_name_of_recent_referrals"
+    )
+    earlier = submit("provider-education", education(9, npi=valid_npi(9)))
+    Referral.objects.filter(pk=earlier.pk).update(npi_index="", name_index="")
+    migration.index(apps, None)
+    assert Referral.objects.get(pk=earlier.pk).npi_index == earlier.npi_index != ""
