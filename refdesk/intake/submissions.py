@@ -276,6 +276,11 @@ def lead_keys(lead: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def index_columns(keys: Mapping[str, str]) -> dict[str, str]:
+    """A referral's blind-index columns from the keys of ``lead_keys``, as stored."""
+    return {MATCH_COLUMNS[key]: value for key, value in keys.items()}
+
+
 @dataclass(frozen=True)
 class PreparedSubmission:
     """A submission checked against its program and ready to store (``referral_prepare``)."""
@@ -294,7 +299,7 @@ class PreparedSubmission:
     @property
     def index_columns(self) -> dict[str, str]:
         """The referral's blind-index columns, as stored."""
-        return {MATCH_COLUMNS[key]: value for key, value in self.keys.items()}
+        return index_columns(self.keys)
 
 
 def referral_prepare(

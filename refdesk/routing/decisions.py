@@ -61,7 +61,10 @@ class RoutingPlan:
 
 
 def routing_plan(
-    referral: Referral, *, consent: CurrentConsent | None = None, sla_paused=None
+    referral: Referral,
+    *,
+    consent: CurrentConsent | None = None,
+    sla_paused: timedelta | None = None,
 ) -> RoutingPlan:
     """Run the engine on the stored referral under its own program version (lead data is
     decrypted in memory only). ``sla_paused``: business time the first-response clock stood

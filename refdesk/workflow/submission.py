@@ -20,11 +20,11 @@ from refdesk.intake.choices import Outcome, Stage
 from refdesk.intake.missing import missing_items_record, missing_items_resolve
 from refdesk.intake.models import Referral
 from refdesk.intake.submissions import (
-    MATCH_COLUMNS,
     PreparedSubmission,
     Submission,
     SubmitResult,
     duplicate_find,
+    index_columns,
     lead_keys,
     reference_allocate,
     referral_prepare,
@@ -285,7 +285,7 @@ def _complete(*, referral, lead_updates, answer_updates, actor: Actor) -> Referr
         "lead_timezone": lead.get("timezone", ""),
         "language": lead.get("language", ""),
         "country": lead.get("country", ""),
-        **_index_columns(lead),
+        **index_columns(lead_keys(lead)),
     }
     if complete:
         values |= sla_resume(referral, definition, now)
@@ -306,7 +306,3 @@ def _complete(*, referral, lead_updates, answer_updates, actor: Actor) -> Referr
     if complete:
         referral_route(referral=referral, actor=actor)
     return referral
-
-
-def _index_columns(lead: dict) -> dict[str, str]:
-    return {MATCH_COLUMNS[key]: value for key, value in lead_keys(lead).items()}
