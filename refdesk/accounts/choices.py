@@ -9,6 +9,9 @@ class Role(models.TextChoices):
     MEDICAL_AFFAIRS_SPECIALIST = "medical_affairs_specialist", "Medical-affairs specialist"
     MEDICAL_REVIEWER = "medical_reviewer", "Medical reviewer"  # approves flagged responses
     COMMERCIAL_REP = "commercial_rep", "Commercial representative"  # never sees patient data
+    # Pharmacovigilance: works the drug-safety queue (acknowledges and triages possible adverse
+    # events); sees the lead and the reported text, never works the lead's contact.
+    DRUG_SAFETY_OFFICER = "drug_safety_officer", "Drug-safety officer"
     PROGRAM_OWNER = "program_owner", "Program owner"  # applies rule changes, reads reports
     COMPLIANCE_AUDITOR = "compliance_auditor", "Compliance auditor"  # read-only, data masked
     ADMINISTRATOR = "administrator", "Administrator"

@@ -19,6 +19,9 @@ class User(AbstractUser):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     role = models.CharField(max_length=40, choices=Role.choices, blank=True)
+    # Times on the console are shown in this zone; blank: the zone of the user's first team,
+    # else settings.TIME_ZONE (``refdesk.accounts.selectors.user_timezone``).
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
 
     @property
     def audit_label(self) -> str:
