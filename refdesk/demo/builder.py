@@ -279,8 +279,10 @@ def _synthetic_submission(slug, definition, referrer, rng, index) -> Submission:
         "country": "US",
         "preferred_contact": rng.choice(["phone", "email"]),
     }
-    if rng.random() < 0.08:  # some referrers leave the contact detail out: incomplete
-        lead.pop("phone" if lead["preferred_contact"] == "phone" else "email")
+    if rng.random() < 0.08:
+        # Some referrers do not say how the person wants to be contacted: incomplete, and the
+        # referrer is asked for it. (A chosen method without its detail is refused at intake.)
+        lead.pop("preferred_contact")
     if kind == "clinician":
         lead["specialty"] = rng.choice(SPECIALTIES)
         lead["organization"] = rng.choice(["Lakeside Clinic", "Metro Health", "Valley Oncology"])

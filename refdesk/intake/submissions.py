@@ -24,6 +24,7 @@ from refdesk.intake.choices import Outcome
 from refdesk.intake.models import Referral
 from refdesk.intake.validation import clean_answers, clean_lead, error, infer_timezone
 from refdesk.programs import engine
+from refdesk.programs.engine.completeness import CHANNEL_FIELDS
 from refdesk.programs.models import ProgramVersion
 from refdesk.programs.schema import ProgramDefinition
 from refdesk.programs.schema_intake import Consent
@@ -129,6 +130,62 @@ def submission_check(
     }
     missing = engine.missing_items(definition, facts=facts, lead=lead, answers=answers)
     return lead, answers, missing, errors
+
+
+# What a new submission must carry for the contact method it chose, in words a referrer can act
+# on: the detail itself, and for a call or a text the lead's time zone (so the team reaches them
+# in their daytime) when the program needs one and it cannot be worked out.
+CONTACT_DETAIL_MESSAGES = {
+    "email": "The person prefers email: give their email address, or choose another way to "
+    "contact them.",
+    "phone": "The person prefers phone calls: give their phone number, or choose another way "
+    "to contact them.",
+    "sms": "The person prefers text messages: give their mobile number, or choose another way "
+    "to contact them.",
+}
+TIMEZONE_NEEDED_MESSAGE = (
+    "Choose the person's time zone: the team calls them in their local daytime, and it could "
+    "not be worked out from the phone number or country."
+)
+
+
+def contact_errors(lead: Mapping[str, Any], missing: list[str], errors: list[dict]) -> list[dict]:
+    """The cross-field rule every channel (web form, API, bulk import) applies to a new
+    submission: the chosen contact method needs its detail, and a phone or text contact needs
+    the lead's time zone when the program asks for one (``missing`` says whether it does, after
+    ``submission_check`` tried to work it out). A field that already has an error is not
+    reported twice."""
+    in_error = {item["field"] for item in errors}
+    method = str(lead.get("preferred_contact") or "")
+    detail = CHANNEL_FIELDS.get(method)
+    if detail is None or "lead.preferred_contact" in in_error:
+        return []
+    found = []
+    if f"lead.{detail}" in missing and f"lead.{detail}" not in in_error:
+        found.append(
+            error(f"lead.{detail}", "contact_detail_required", CONTACT_DETAIL_MESSAGES[method])
+        )
+    if (
+        detail == "phone"
+        and "lead.timezone" in missing
+        and not in_error & {"lead.timezone", "lead.phone", "lead.country"}
+    ):
+        found.append(error("lead.timezone", "timezone_required", TIMEZONE_NEEDED_MESSAGE))
+    return found
+
+
+def new_submission_check(
+    definition: ProgramDefinition, referrer: Referrer, submission: Submission
+) -> tuple[dict, dict, list[str], list[dict]]:
+    """``submission_check`` plus the contact rule (``contact_errors``) that refuses a new
+    submission on the spot instead of accepting it as incomplete: the web form shows these
+    errors with the others in the first round, the API and bulk import refuse the same way.
+
+    A referral already waiting for information is completed through ``submission_check``
+    alone: it may have been accepted before this rule, and supplies what it lacks piece by piece.
+    """
+    lead, answers, missing, errors = submission_check(definition, referrer, submission)
+    return lead, answers, missing, errors + contact_errors(lead, missing, errors)
 
 
 def _check_consent(
@@ -329,7 +386,7 @@ def referral_prepare(
             + ", ".join(source.submission_methods),
             code="submission_method_not_accepted",
         )
-    lead, answers, missing, errors = submission_check(definition, referrer, submission)
+    lead, answers, missing, errors = new_submission_check(definition, referrer, submission)
     if errors:
         raise ValidationFailedError(errors)
     return PreparedSubmission(

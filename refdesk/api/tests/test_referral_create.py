@@ -235,6 +235,24 @@ def test_invalid_input_is_422_with_field_and_code_and_nothing_stored(
     assert stored() == before
 
 
+@pytest.mark.parametrize(
+    ("method", "missing", "field"),
+    [("email", "lead.email", "lead.email"), ("sms", "lead.phone", "lead.phone")],
+)
+def test_a_contact_method_without_its_detail_is_422_like_the_web_form(
+    client, partner, method, missing, field
+):
+    # The rule lives in refdesk.intake.submissions: web, API and bulk import refuse alike.
+    body = changed(valid_body("trial-prescreening"), "lead.preferred_contact", method)
+    before = stored()
+    response = post(client, changed(body, missing, DELETE), partner)
+    assert response.status_code == 422, response.content
+    errors = response.json()["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [(field, "contact_detail_required")]
+    assert "The person prefers" in errors[0]["message"]
+    assert stored() == before
+
+
 def test_a_referrer_code_of_another_referrer_is_422(client, partner):
     from refdesk.testing import make_referrer
 

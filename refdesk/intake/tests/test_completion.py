@@ -39,9 +39,10 @@ def coordinator():
 
 
 def _incomplete(referrer, **lead):
-    """A trial referral without a time zone and, unless given, without a phone."""
-    lead = {"timezone": None, "phone": None, **lead}
-    submission = trial_submission(lead=lead)
+    """A trial referral by email without a time zone (no phone number to work it out from) and
+    without the study identifier."""
+    lead = {"timezone": None, "phone": None, "preferred_contact": "email", **lead}
+    submission = trial_submission(lead=lead, answers={"study_id": None})
     return referral_submit(
         referrer=referrer, submission=submission, method="api", actor=referrer
     ).referral
@@ -57,12 +58,12 @@ def test_an_incomplete_referral_emails_the_referrer_the_missing_item_names_only(
     with django_capture_on_commit_callbacks(execute=True):
         referral = _incomplete(coordinator)
     assert referral.stage == Stage.NEEDS_INFO
-    assert referral.missing == ["lead.phone", "lead.timezone"]
+    assert referral.missing == ["answers.study_id", "lead.timezone"]
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["jo@site.example"]
     assert referral.reference in message.subject
-    assert "Phone number" in message.body and "Time zone" in message.body
+    assert "Study identifier" in message.body and "Time zone" in message.body
     assert f"/r/{coordinator.code}/complete/" in message.body
     assert status_url(referral) in message.body  # the referrer's own status link
     for patient_value in ("Avery", "Quill", "example.org", "1970", "RDX-301"):
@@ -89,26 +90,26 @@ def test_the_completion_link_asks_only_for_the_missing_items_and_completes_the_r
     referral = _incomplete(coordinator)
     page = Page(client.get(_link(referral)).content.decode())
     names = {e["attrs"].get("name") for e in page.elements if e["tag"] in ("input", "select")}
-    assert names - {"csrfmiddlewaretoken"} == {"lead_phone", "lead_timezone"}
+    assert names - {"csrfmiddlewaretoken"} == {"answer_study_id", "lead_timezone"}
     assert referral.reference in Page.text(page.find("main")[0])
 
     response = client.post(
-        _link(referral), {"lead_phone": "(617) 555-0142", "lead_timezone": "America/Chicago"}
+        _link(referral), {"answer_study_id": "RDX-301", "lead_timezone": "America/Chicago"}
     )
     assert response.status_code == 302
     referral.refresh_from_db()
     # Complete now, so routed like any complete referral (trial leads go to prescreening).
     assert referral.stage == Stage.QUEUED and referral.missing == []
     assert referral.queue.slug == "clinical-ops-prescreening"
-    assert referral.lead["phone"] == "+16175550142"
+    assert referral.answers["study_id"] == "RDX-301"
     assert referral.lead["given_name"] == "Avery"  # the rest of the lead is kept
-    assert referral.lead_timezone == "America/Chicago" and referral.phone_index
+    assert referral.lead_timezone == "America/Chicago" and referral.email_index
     event = AuditEvent.objects.get(action="referral.info_supplied")
-    assert event.changes["supplied"]["new"] == ["lead.phone", "lead.timezone"]
+    assert event.changes["supplied"]["new"] == ["answers.study_id", "lead.timezone"]
     assert event.changes["stage"] == {"old": "needs_info", "new": "received"}
-    assert "555" not in str(event.changes) and "Chicago" not in str(event.changes)
+    assert "RDX" not in str(event.changes) and "Chicago" not in str(event.changes)
     confirmation = client.get(response["Location"]).content.decode()
-    assert referral.reference in confirmation and "555" not in confirmation
+    assert referral.reference in confirmation and "Chicago" not in confirmation
     # The link has done its job.
     assert b"Nothing more is needed" in client.get(_link(referral)).content
 
@@ -118,27 +119,27 @@ def test_supplying_part_of_the_missing_items_keeps_the_rest_on_the_list(client, 
     response = client.post(_link(referral), {"lead_timezone": "America/Chicago"})
     assert response.status_code == 302
     referral.refresh_from_db()
-    assert referral.stage == Stage.NEEDS_INFO and referral.missing == ["lead.phone"]
+    assert referral.stage == Stage.NEEDS_INFO and referral.missing == ["answers.study_id"]
     # The report counts keep both items; only the supplied one is stamped resolved.
     resolved = dict(
         MissingItem.objects.filter(referral=referral).values_list("field", "resolved_at")
     )
-    assert set(resolved) == {"lead.phone", "lead.timezone"}
-    assert resolved["lead.timezone"] is not None and resolved["lead.phone"] is None
+    assert set(resolved) == {"answers.study_id", "lead.timezone"}
+    assert resolved["lead.timezone"] is not None and resolved["answers.study_id"] is None
     html = client.get(response["Location"]).content.decode()
-    assert "Phone number" in html and "Add the missing information now" in html
+    assert "Study identifier" in html and "Add the missing information now" in html
 
 
 def test_an_invalid_value_is_shown_on_its_field_and_nothing_changes(client, coordinator):
     referral = _incomplete(coordinator)
-    response = client.post(_link(referral), {"lead_phone": "12"})
+    response = client.post(_link(referral), {"answer_study_id": "RDX-999"})
     assert response.status_code == 200
     page = Page(response.content.decode())
-    phone = page.by_id("id_lead_phone")
-    assert phone["attrs"]["aria-invalid"] == "true"
-    assert "not a valid phone number" in Page.text(page.by_id("id_lead_phone_error"))
+    study = page.by_id("id_answer_study_id")
+    assert study["attrs"]["aria-invalid"] == "true"
+    assert "Select a valid choice" in Page.text(page.by_id("id_answer_study_id_error"))
     referral.refresh_from_db()
-    assert referral.missing == ["lead.phone", "lead.timezone"]
+    assert referral.missing == ["answers.study_id", "lead.timezone"]
     assert not AuditEvent.objects.filter(action="referral.info_supplied").exists()
 
 

@@ -41,9 +41,9 @@ def test_counts_per_source_and_field_after_incomplete_referrals(referrers):
     submit(coordinator, 1, answers={"study_id": None})
     submit(coordinator, 2, answers={"study_id": None}, lead={"timezone": None})
     submit(coordinator, 3)  # complete: records nothing
-    submit(investigator, 4, lead={"preferred_contact": "email", "email": None})
+    submit(investigator, 4, lead={"preferred_contact": None})
     assert missing_item_counts(program="trial-prescreening") == [
-        ("site-investigator", "lead.email", 1),
+        ("site-investigator", "lead.preferred_contact", 1),
         ("study-coordinator", "answers.study_id", 2),
         ("study-coordinator", "lead.timezone", 1),
     ]

@@ -73,10 +73,44 @@ def test_a_missing_required_item_makes_it_needs_info_with_the_list(coordinator):
     assert "answers.study_id" in referral.missing
 
 
-def test_the_preferred_channels_contact_detail_is_required(coordinator):
-    submission = trial_submission(lead={"preferred_contact": "email", "email": None})
-    referral = _submit(coordinator, submission).referral
-    assert referral.missing == ["lead.email"]
+@pytest.mark.parametrize(
+    ("method", "lead", "field", "words"),
+    [
+        ("email", {"email": None}, "lead.email", "prefers email: give their email address"),
+        ("phone", {"phone": None}, "lead.phone", "prefers phone calls: give their phone number"),
+        ("sms", {"phone": None}, "lead.phone", "prefers text messages: give their mobile number"),
+    ],
+)
+def test_the_preferred_channels_contact_detail_is_required_and_refused_on_the_spot(
+    coordinator, method, lead, field, words
+):
+    # Not accepted as incomplete and then chased: the referrer can fix it now.
+    submission = trial_submission(lead={"preferred_contact": method, **lead})
+    with pytest.raises(ValidationFailed) as failed:
+        _submit(coordinator, submission)
+    assert [(e["field"], e["code"]) for e in failed.value.errors] == [
+        (field, "contact_detail_required")
+    ]
+    assert words in failed.value.errors[0]["message"]
+    assert Referral.objects.count() == 0
+
+
+def test_an_invalid_contact_detail_is_reported_once_not_also_as_missing(coordinator):
+    submission = trial_submission(lead={"preferred_contact": "email", "email": "nope"})
+    with pytest.raises(ValidationFailed) as failed:
+        _submit(coordinator, submission)
+    assert [e["code"] for e in failed.value.errors] == ["invalid_email"]
+
+
+def test_a_phone_contact_whose_time_zone_cannot_be_worked_out_is_refused(coordinator):
+    # A toll-free number and a country with many zones: nothing to work the zone out from.
+    submission = trial_submission(lead={"timezone": None, "phone": "+1 800 555 0199"})
+    with pytest.raises(ValidationFailed) as failed:
+        _submit(coordinator, submission)
+    assert [(e["field"], e["code"]) for e in failed.value.errors] == [
+        ("lead.timezone", "timezone_required")
+    ]
+    assert "time zone" in failed.value.errors[0]["message"]
 
 
 @pytest.mark.parametrize(
@@ -150,7 +184,9 @@ def test_the_same_lead_again_is_a_duplicate_of_the_first(coordinator):
     first = _submit(coordinator).referral
     other = make_referrer("trial-prescreening", "site-investigator", name="Dr. Other")
     # Same email typed differently, different phone: the blind index still matches.
-    again = trial_submission(lead={"email": "  avery.QUILL@example.ORG ", "phone": None})
+    again = trial_submission(
+        lead={"email": "  avery.QUILL@example.ORG ", "phone": "+1 312 555 0101"}
+    )
     second = _submit(other, again).referral
     assert second.duplicate_of_id == first.pk
     assert (second.stage, second.outcome) == (Stage.CLOSED, Outcome.DUPLICATE)

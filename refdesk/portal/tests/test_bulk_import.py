@@ -97,8 +97,12 @@ def mixed_file(tmp_path):
         [
             trial_row(),  # row 2: accepted
             trial_row(email="not-an-email", phone="12", given_name="Secretname"),  # 3: rejected
-            trial_row(  # row 4: accepted, but the study id and the phone are missing
-                given_name="Blake", email="blake@example.org", phone="", **{"answer.study_id": ""}
+            trial_row(  # row 4: accepted, but the study id and the contact method are missing
+                given_name="Blake",
+                email="blake@example.org",
+                phone="(617) 555-0177",
+                preferred_contact="",
+                **{"answer.study_id": ""},
             ),
             ["trial_prescreen", "too", "few"],  # row 5: wrong number of cells
             trial_row(given_name="Casey", email="casey@example.org", consent_granted="maybe"),
@@ -116,7 +120,10 @@ def test_a_mixed_file_gets_a_per_row_report_and_exit_1(coordinator, mixed_file):
     assert "row 3: rejected" in lines
     assert "    lead.email invalid_email: This is not a valid email address." in lines
     assert any(line.startswith("    lead.phone invalid_phone:") for line in lines)
-    assert f"row 4: accepted {second.reference}, needs info: answers.study_id, lead.phone" in lines
+    assert (
+        f"row 4: accepted {second.reference}, needs info: answers.study_id, lead.preferred_contact"
+        in lines
+    )
     assert "row 5: rejected" in lines
     assert any("row wrong_cell_count: This row has 3 cells; the header has 18." in x for x in lines)
     assert "row 6: rejected" in lines
@@ -183,11 +190,25 @@ def test_a_dry_run_reports_every_row_and_writes_nothing(coordinator, mixed_file)
     output, code = run_import(str(mixed_file), "--referrer", coordinator.code, "--dry-run")
     assert code == 1
     assert "row 2: would be accepted" in output
-    assert "row 4: would be accepted, needs info: answers.study_id, lead.phone" in output
+    assert (
+        "row 4: would be accepted, needs info: answers.study_id, lead.preferred_contact" in output
+    )
     assert "5 row(s): 2 would be accepted, 0 already imported, 3 rejected" in output
     assert "dry run: nothing written" in output
     assert Referral.objects.count() == 0 and ConsentRecord.objects.count() == 0
     assert AuditEvent.objects.count() == events
+
+
+def test_a_row_preferring_email_without_an_email_is_rejected_with_the_reason(coordinator, tmp_path):
+    # The same rule as the web form and the API: not accepted as incomplete and chased later.
+    path = write_csv(tmp_path / "email.csv", [trial_row(preferred_contact="email", email="")])
+    output, code = run_import(str(path), "--referrer", coordinator.code)
+    assert code == 1 and "row 2: rejected" in output
+    assert (
+        "    lead.email contact_detail_required: The person prefers email: give their email "
+        "address, or choose another way to contact them." in output.splitlines()
+    )
+    assert Referral.objects.count() == 0
 
 
 def test_an_all_good_file_exits_0(coordinator, tmp_path):
