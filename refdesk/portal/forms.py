@@ -1,60 +1,109 @@
 """The public intake form and the completion form, generated from a program definition.
 
-The form checks shape only (types, lengths, choices, the fields a program marks required);
-``referral_submit`` and ``referral_complete`` stay the one place that decides validity and
-completeness, and their errors are put back onto the fields they name (``apply_errors``).
+The form checks shape (types, lengths, choices, the fields a program marks required) and, in
+the same round, everything ``refdesk.intake.submissions`` would refuse (consent, the contact
+rule, values only the service checks): a referrer sees every problem at once, never one more
+after fixing the first. ``referral_submit`` and ``referral_complete`` stay the one place that
+decides validity and completeness; their errors are put back onto the fields they name
+(``apply_errors``), in words for a person filling in a form (``WEB_MESSAGES``).
 """
 
 from __future__ import annotations
 
-import zoneinfo
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from django import forms
 from django.utils import timezone
 
+from refdesk.core.timezones import timezone_choices
 from refdesk.intake.labels import (
     CHANNEL_LABELS,
     METHOD_LABELS,
     lead_label,
 )
-from refdesk.intake.submissions import UTM_FIELDS, Submission
-from refdesk.intake.validation import RECORDS_REQUESTED
+from refdesk.intake.submissions import (
+    CONTACT_DETAIL_MESSAGES,
+    TIMEZONE_NEEDED_MESSAGE,
+    UTM_FIELDS,
+    Submission,
+    new_submission_check,
+)
+from refdesk.intake.validation import RECORDS_REQUESTED, infer_timezone
 from refdesk.programs.schema import ProgramDefinition
 from refdesk.programs.schema_intake import ConsentText, FieldSpec, LeadFieldSpec
+from refdesk.referrers.models import Referrer
 
 HONEYPOT = "website"
-REQUIRED_MESSAGE = "This is needed to accept the referral."
 
 LEAD_MAX_LENGTHS = {"email": 254, "phone": 40, "country": 2, "postal_code": 20, "language": 35}
-COMMON_TIMEZONES = (
-    "America/New_York",
-    "America/Chicago",
-    "America/Denver",
-    "America/Phoenix",
-    "America/Los_Angeles",
-    "America/Anchorage",
-    "Pacific/Honolulu",
-    "America/Puerto_Rico",
+
+# The service's messages are written for API clients (they name codes); on the form the same
+# problems are said in words a referrer can act on. Keyed by (field path, code).
+WEB_MESSAGES = {
+    ("consent", "consent_required"): "Tick the box to confirm the person agrees to the consent "
+    "text: the program cannot accept the referral without it.",
+    ("consent.granted", "consent_required"): "Tick the box to confirm the person agrees to the "
+    "consent text: the program cannot accept the referral without it.",
+    ("consent.channels", "invalid_channel"): "Choose at least one way the person agrees to be "
+    "contacted.",
+    ("consent.method", "invalid_method"): "Choose how the person gave their consent.",
+    ("consent.text_version", "unknown_consent_text"): "The consent text changed while this page "
+    "was open: read the text above to the person again, then send the referral.",
+}
+
+
+# Messages that already say which field they are about: the error summary shows them alone.
+SPECIFIC_MESSAGES = (
+    set(WEB_MESSAGES.values()) | set(CONTACT_DETAIL_MESSAGES.values()) | {TIMEZONE_NEEDED_MESSAGE}
 )
 
 
-@cache
-def timezone_choices() -> list:
-    others = sorted(
-        name
-        for name in zoneinfo.available_timezones()
-        if "/" in name
-        and not name.startswith(("Etc/", "posix", "right/", "SystemV/"))
-        and name not in COMMON_TIMEZONES
-    )
-    return [
-        ("", "Choose a time zone"),
-        ("United States", [(name, name.replace("_", " ")) for name in COMMON_TIMEZONES]),
-        ("All time zones", [(name, name.replace("_", " ")) for name in others]),
-    ]
+class HintedRadioSelect(forms.RadioSelect):
+    """Radios with a hint under each option (GOV.UK's "radios with hints"), the hint tied to
+    its radio by ``aria-describedby``."""
+
+    option_template_name = "intake/widgets/hinted_radio_option.html"
+
+    def __init__(self, *args, hints: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hints = dict(hints or {})
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        option["hint"] = self.hints.get(str(value), "")
+        if option["hint"] and option["attrs"].get("id"):
+            option["attrs"]["aria-describedby"] = option["attrs"]["id"] + "_hint"
+        return option
+
+
+def _lower_first(label: str) -> str:
+    """ "Given name" -> "given name"; "NPI (...)" and "ECOG ..." keep their capitals."""
+    if len(label) > 1 and label[1].islower():
+        return label[0].lower() + label[1:]
+    return label
+
+
+def required_message(label: str, *, choose: bool) -> str:
+    """A specific message per field, as GOV.UK asks ("Enter the given name")."""
+    return f"{'Choose' if choose else 'Enter'} the {_lower_first(label)}."
+
+
+def fixed_choice(field: forms.ChoiceField) -> forms.ChoiceField:
+    """A choice with one option is no choice: shown as text, its value taken as given."""
+    (value, label), *_ = [c for c in field.choices if c[0] != ""]
+    field.widget = forms.HiddenInput()
+    field.disabled = True
+    field.initial = value
+    field.fixed_label = label
+    return field
+
+
+def _program_countries(definition: ProgramDefinition) -> tuple[str, ...]:
+    """The countries whose time zones a program's pages list first: its target regions that
+    are country codes (US when none is)."""
+    regions = tuple(r.upper() for r in definition.target.regions if len(r) == 2 and r.isalpha())
+    return regions or ("US",)
 
 
 def _help(help_text: str | None, example: str | None) -> str:
@@ -64,12 +113,15 @@ def _help(help_text: str | None, example: str | None) -> str:
     return " ".join(part for part in parts if part)
 
 
-def lead_form_field(name: str, spec: LeadFieldSpec, label: str, required: bool) -> forms.Field:
+def lead_form_field(
+    name: str, spec: LeadFieldSpec, label: str, required: bool, definition: ProgramDefinition
+) -> forms.Field:
+    choose = name in ("preferred_contact", "timezone")
     common = {
         "label": label,
         "required": required,
         "help_text": _help(spec.help, spec.example),
-        "error_messages": {"required": REQUIRED_MESSAGE},
+        "error_messages": {"required": required_message(label, choose=choose)},
     }
     if name == "preferred_contact":
         channels = spec.choices or ("phone", "email", "sms", "mail")
@@ -77,29 +129,51 @@ def lead_form_field(name: str, spec: LeadFieldSpec, label: str, required: bool) 
             choices=[(c, CHANNEL_LABELS[c]) for c in channels], widget=forms.RadioSelect, **common
         )
     if name == "timezone":
-        return forms.ChoiceField(choices=timezone_choices(), **common)
+        inferable = definition.intake.timezone_from_location
+        empty = (
+            "Work it out from the phone number or country" if inferable else "Choose a time zone"
+        )
+        common["help_text"] = spec.help or ""  # the example is an IANA name; the list says more
+        return forms.ChoiceField(
+            choices=timezone_choices(_program_countries(definition), empty), **common
+        )
     if name == "birth_year":
-        return forms.IntegerField(min_value=1900, max_value=timezone.localdate().year, **common)
+        return forms.IntegerField(
+            min_value=1900,
+            max_value=timezone.localdate().year,
+            widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+            **common,
+        )
     widget_attrs = {
-        "email": {"autocomplete": "off", "inputmode": "email"},
+        "email": {"autocomplete": "off", "inputmode": "email", "spellcheck": "false"},
         "phone": {"autocomplete": "off", "inputmode": "tel"},
     }.get(name, {"autocomplete": "off"})
-    widget = forms.EmailInput if name == "email" else forms.TextInput
+    widget = {"email": forms.EmailInput, "phone": TelInput}.get(name, forms.TextInput)
     return forms.CharField(
         max_length=LEAD_MAX_LENGTHS.get(name, 200), widget=widget(attrs=widget_attrs), **common
     )
 
 
+class TelInput(forms.TextInput):
+    input_type = "tel"
+
+
 def answer_form_fields(name: str, spec: FieldSpec, required: bool) -> dict[str, forms.Field]:
     """The field for one answer, plus a "records requested" box where the program allows it."""
+    choose = spec.type in ("boolean", "choice", "date")
     common = {
         "label": spec.label,
         "required": required and not spec.records_pending_allowed,
         "help_text": _help(spec.help, spec.example),
-        "error_messages": {"required": REQUIRED_MESSAGE},
+        "error_messages": {"required": required_message(spec.label, choose=choose)},
     }
     if spec.type == "integer":
-        field = forms.IntegerField(min_value=spec.min, max_value=spec.max, **common)
+        field = forms.IntegerField(
+            min_value=spec.min,
+            max_value=spec.max,
+            widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+            **common,
+        )
     elif spec.type == "boolean":
         field = forms.ChoiceField(
             choices=[("", "Not known"), ("yes", "Yes"), ("no", "No")], **common
@@ -107,6 +181,8 @@ def answer_form_fields(name: str, spec: FieldSpec, required: bool) -> dict[str, 
     elif spec.type == "choice":
         choices = [(c.value, c.label) for c in spec.choices]
         field = forms.ChoiceField(choices=[("", "Choose one")] + choices, **common)
+        if len(choices) == 1:
+            field = fixed_choice(field)
     elif spec.type == "date":
         field = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
     elif spec.type == "text":
@@ -156,21 +232,46 @@ def field_for_error(path: str) -> str | None:
 
 class ServiceErrorsMixin:
     def apply_errors(self, errors: list[dict]) -> None:
-        """Put each service error on its field; anything else goes to the top of the form."""
+        """Put each service error on its field, in the form's words; a field that already has
+        an error keeps only that one; anything else goes to the top of the form."""
         for item in errors:
             name = field_for_error(item["field"])
-            self.add_error(name if name in self.fields else None, item["message"])
+            message = WEB_MESSAGES.get((item["field"], item["code"]), item["message"])
+            if name in self.fields:
+                if name not in self.errors:
+                    self.add_error(name, message)
+            elif message not in self.non_field_errors():
+                self.add_error(None, message)
+
+    def shown_fields(self) -> list:
+        """The fields a person sees, in page order: visible ones and fixed (one-choice) ones."""
+        return [
+            bound
+            for bound in self
+            if not bound.is_hidden or getattr(bound.field, "fixed_label", None)
+        ]
+
+    def _page_order(self) -> list[str]:
+        return [bound.name for bound in self.shown_fields()]
 
     def error_links(self) -> list[tuple[str, str, str]]:
-        """(anchor id, field label, message) for the error summary at the top of the page."""
-        links = []
-        for name, errors in self.errors.items():
-            if name == "__all__":
-                links += [("", "", str(message)) for message in errors]
-                continue
+        """(anchor id, field label, message) for the error summary at the top of the page, in
+        the order the fields appear. A message that names its field ("Enter the given name")
+        stands alone; a general one ("Enter a whole number") is prefixed with the label."""
+        links = [("", "", str(message)) for message in self.errors.get("__all__", ())]
+        order = self._page_order()
+        named = sorted(
+            (name for name in self.errors if name != "__all__"),
+            key=lambda name: order.index(name) if name in order else len(order),
+        )
+        for name in named:
             bound = self[name]
             anchor = bound.auto_id + ("_0" if bound.field.widget.use_fieldset else "")
-            links += [(anchor, bound.label, str(message)) for message in errors]
+            own = bound.field.error_messages.get("required")
+            for message in self.errors[name]:
+                specific = str(message) == own or str(message) in SPECIFIC_MESSAGES
+                label = "" if specific else bound.label
+                links.append((anchor, label, str(message)))
         return links
 
 
@@ -181,7 +282,12 @@ class Section:
 
 
 class IntakeForm(ServiceErrorsMixin, forms.Form):
-    """The web intake form for one referrer's program and source."""
+    """The web intake form for one referrer's program and source.
+
+    With ``referrer`` given, ``clean`` also runs the service's check on what was typed
+    (``new_submission_check``), so consent, the contact rule and the values only the service
+    checks are reported with the field errors, in the first round.
+    """
 
     def __init__(
         self,
@@ -189,10 +295,11 @@ class IntakeForm(ServiceErrorsMixin, forms.Form):
         definition: ProgramDefinition,
         source_slug: str,
         consent_text: ConsentText | None,
+        referrer: Referrer | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
-        self.definition, self.consent_text = definition, consent_text
+        self.definition, self.consent_text, self.referrer = definition, consent_text, referrer
         source = definition.sources[source_slug]
         allowed = definition.request_types
         if source.request_types != "all":
@@ -201,33 +308,39 @@ class IntakeForm(ServiceErrorsMixin, forms.Form):
             allowed = {k: v for k, v in allowed.items() if v.lead_kind in source.lead_kinds}
         self.request_types = allowed
         request_choices = [(k, v.label) for k, v in allowed.items()]
-        self.fields["request_type"] = forms.ChoiceField(
+        request_field = forms.ChoiceField(
             label="Type of request",
-            choices=request_choices
-            if len(request_choices) == 1
-            else [("", "Choose one")] + request_choices,
-            help_text=" ".join(f"{v.label}: {v.description}" for v in allowed.values()),
-            error_messages={"required": REQUIRED_MESSAGE},
+            choices=request_choices,
+            widget=HintedRadioSelect(hints={k: v.description for k, v in allowed.items()}),
+            error_messages={"required": required_message("Type of request", choose=True)},
         )
+        if len(request_choices) == 1:
+            request_field = fixed_choice(request_field)
+            request_field.help_text = next(iter(allowed.values())).description
+        self.fields["request_type"] = request_field
         request_names = ["request_type"]
         therapy = definition.intake.therapy_area
         if therapy and therapy.ask:
+            areas = [(k, v.label) for k, v in definition.therapy_areas.items()]
             self.fields["therapy_area"] = forms.ChoiceField(
                 label="Therapy area",
-                choices=[("", "Not known")]
-                + [(k, v.label) for k, v in definition.therapy_areas.items()],
+                choices=[("", "Not known")] + areas,
                 required=therapy.required,
                 help_text=therapy.help or "",
+                error_messages={"required": required_message("Therapy area", choose=True)},
             )
+            if therapy.required and len(areas) == 1:
+                self.fields["therapy_area"] = fixed_choice(self.fields["therapy_area"])
             request_names.append("therapy_area")
         for name, spec in definition.intake.lead_fields.items():
             label = lead_label(definition, name)
             # A time zone the server can work out from the phone number or country is not
-            # forced on the referrer; if it cannot, the referral asks for it as a missing item.
+            # forced on the referrer; when it cannot and the person is to be called, the
+            # contact rule asks for it (``contact_errors``).
             required = spec.required and not (
                 name == "timezone" and definition.intake.timezone_from_location
             )
-            self.fields[f"lead_{name}"] = lead_form_field(name, spec, label, required)
+            self.fields[f"lead_{name}"] = lead_form_field(name, spec, label, required, definition)
         if "lead_specialty" in self.fields and definition.target.specialties:
             self.fields["lead_specialty"].widget.attrs["list"] = "specialties"
         answer_names = []
@@ -280,9 +393,52 @@ class IntakeForm(ServiceErrorsMixin, forms.Form):
             (section.title, [self[name] for name in section.names]) for section in self.sections
         ]
 
+    def _page_order(self) -> list[str]:
+        return [name for section in self.sections for name in section.names]
+
+    def extra_hidden_fields(self) -> list:
+        """Hidden inputs outside the sections (campaign tags, the consent text version)."""
+        in_sections = set(self._page_order())
+        return [bound for bound in self.hidden_fields() if bound.name not in in_sections]
+
     @property
     def is_bot(self) -> bool:
         return bool(self.data.get(HONEYPOT, "").strip())
+
+    def clean(self):
+        data = super().clean()
+        if self.referrer is None or self.is_bot:
+            return data
+        self._work_out_timezone(data)
+        _lead, _answers, _missing, errors = new_submission_check(
+            self.definition, self.referrer, self.to_submission()
+        )
+        self.apply_errors(errors)
+        return self.cleaned_data
+
+    def _work_out_timezone(self, data: dict) -> None:
+        """An empty time zone the phone number or country points to is chosen on the page too,
+        so a referrer fixing another field sees what will be used."""
+        field = self.fields.get("lead_timezone")
+        if field is None or data.get("lead_timezone") or "lead_timezone" in self.errors:
+            return
+        if not self.definition.intake.timezone_from_location:
+            return
+        lead = {
+            key: data[f"lead_{key}"]
+            for key in ("phone", "country")
+            if data.get(f"lead_{key}") not in (None, "")
+        }
+        inferred = infer_timezone(lead) if lead else None
+        if inferred and any(
+            inferred == value
+            for _group, options in field.choices
+            if isinstance(options, list | tuple)
+            for value, _label in options
+        ):
+            data["lead_timezone"] = inferred
+            self.data = self.data.copy()
+            self.data["lead_timezone"] = inferred
 
     def utm(self) -> dict[str, str]:
         # Campaign tags are attribution, not input a person can fix: shorten, never reject.
@@ -291,6 +447,7 @@ class IntakeForm(ServiceErrorsMixin, forms.Form):
         }
 
     def to_submission(self) -> Submission:
+        """What was typed, as the service takes it; fields with errors are left out."""
         data = self.cleaned_data
         lead = {
             name: data.get(f"lead_{name}")
@@ -316,7 +473,7 @@ class IntakeForm(ServiceErrorsMixin, forms.Form):
                 "text_version": data.get("consent_text_version") or "",
             }
         return Submission(
-            request_type=data["request_type"],
+            request_type=data.get("request_type") or "",
             lead=lead,
             therapy_area=therapy_area,
             answers=answers,
@@ -337,7 +494,7 @@ class CompletionForm(ServiceErrorsMixin, forms.Form):
             if group == "lead":
                 spec = definition.intake.lead_fields.get(name) or LeadFieldSpec()
                 label = lead_label(definition, name)
-                self.fields[f"lead_{name}"] = lead_form_field(name, spec, label, False)
+                self.fields[f"lead_{name}"] = lead_form_field(name, spec, label, False, definition)
             elif group == "answers" and name in definition.intake.answers:
                 self.fields.update(answer_form_fields(name, definition.intake.answers[name], False))
             else:

@@ -51,7 +51,9 @@ from refdesk.workflow.transitions import action_possible
 
 logger = logging.getLogger(__name__)
 
-ADDRESS_LIMIT = (20, 60)  # requests per minute from one client address: form and completion pages
+# Submissions (and lookups of unknown codes) per minute from one client address; page views
+# are not counted.
+ADDRESS_LIMIT = (20, 60)
 CODE_LIMIT = (60, 60)  # submissions per minute for one referral code, from anywhere
 
 DAY_NAMES = {
@@ -106,38 +108,51 @@ def _not_found(request):
     )
 
 
-def _guarded(view=None, *, by_address=True):
-    """Rate-limit by client address; render expected failures as friendly pages, never 500s.
+def _limited(request, limited: RateLimited, code: str):
+    """The friendly page for a submission over the limit: what happened, that nothing was sent,
+    when to try again and how. Status 429 with Retry-After, for browsers and scripts alike."""
+    seconds = max(1, int(limited.retry_after))
+    wait = "a minute" if seconds > 45 else f"{seconds} seconds"
+    logger.warning("intake rate limit reached (code %r)", code[:12])
+    response = render(
+        request,
+        "intake/limited.html",
+        {"wait": wait, "seconds": seconds, "form_url": request.path},
+        status=429,
+    )
+    response["Retry-After"] = str(seconds)
+    return response
 
-    ``by_address=False`` for the confirmation page: it only reads what a signed token names,
-    and counting it would hide the reference from a referrer who has just submitted several
-    referrals (each takes three requests: form, post, confirmation).
+
+def _guarded(view):
+    """Rate-limit submissions; render expected failures as friendly pages, never 500s.
+
+    Only submissions (POST) count: reading a form, a confirmation or a status page costs a
+    referrer nothing, so someone filling in several referrals is never stopped by the pages
+    they read. One exception keeps codes from being guessed: a lookup that finds no active
+    referral link counts against the client address like a submission.
     """
-    if view is None:
-        return functools.partial(_guarded, by_address=by_address)
 
     @functools.wraps(view)
     def wrapper(request, code, *args, **kwargs):
         try:
-            if by_address:
+            if request.method == "POST":
                 rate_limit_hit(
                     rule=limit_from_settings("intake.address", ADDRESS_LIMIT),
                     key=client_address(request),
                 )
-            if request.method == "POST":
                 rate_limit_hit(rule=limit_from_settings("intake.code", CODE_LIMIT), key=code)
-            return view(request, code, *args, **kwargs)
+            try:
+                return view(request, code, *args, **kwargs)
+            except NotFound:
+                if request.method != "POST":
+                    rate_limit_hit(
+                        rule=limit_from_settings("intake.address", ADDRESS_LIMIT),
+                        key=client_address(request),
+                    )
+                raise
         except RateLimited as limited:
-            logger.warning("intake rate limit reached (code %r)", code[:12])
-            response = _message(
-                request,
-                "Too many requests",
-                "Too many requests came from your connection in a short time. Please wait a "
-                "minute and try again; nothing you submitted was lost if you saw no error.",
-                status=429,
-            )
-            response["Retry-After"] = str(limited.retry_after)
-            return response
+            return _limited(request, limited, code)
         except NotFound:
             return _not_found(request)
         except ApplicationError as problem:  # e.g. the program was retired meanwhile
@@ -187,6 +202,7 @@ def intake(request, code):
         "definition": definition,
         "source_slug": referrer.source.slug,
         "consent_text": consent_text,
+        "referrer": referrer,
     }
     if request.method != "POST":
         initial = {key: request.GET.get(key, "")[:100] for key in UTM_FIELDS}
@@ -248,7 +264,7 @@ def _referral_for(referrer, public_id) -> Referral:
 
 
 @never_cache
-@_guarded(by_address=False)
+@_guarded
 def thanks(request, code, token):
     referrer = referrer_get_by_code(code=code)
     try:

@@ -38,11 +38,11 @@ def coordinator():
     )
 
 
-def _incomplete(referrer, **lead):
-    """A trial referral by email without a time zone (no phone number to work it out from) and
-    without the study identifier."""
-    lead = {"timezone": None, "phone": None, "preferred_contact": "email", **lead}
-    submission = trial_submission(lead=lead, answers={"study_id": None})
+def _incomplete(referrer, **extra):
+    """A trial referral by email without the family name and without a time zone (and no phone
+    number to work it out from)."""
+    lead = {"family_name": None, "timezone": None, "phone": None, "preferred_contact": "email"}
+    submission = trial_submission(lead={**lead, **extra})
     return referral_submit(
         referrer=referrer, submission=submission, method="api", actor=referrer
     ).referral
@@ -58,12 +58,12 @@ def test_an_incomplete_referral_emails_the_referrer_the_missing_item_names_only(
     with django_capture_on_commit_callbacks(execute=True):
         referral = _incomplete(coordinator)
     assert referral.stage == Stage.NEEDS_INFO
-    assert referral.missing == ["answers.study_id", "lead.timezone"]
+    assert referral.missing == ["lead.family_name", "lead.timezone"]
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["jo@site.example"]
     assert referral.reference in message.subject
-    assert "Study identifier" in message.body and "Time zone" in message.body
+    assert "Family name" in message.body and "Time zone" in message.body
     assert f"/r/{coordinator.code}/complete/" in message.body
     assert status_url(referral) in message.body  # the referrer's own status link
     for patient_value in ("Avery", "Quill", "example.org", "1970", "RDX-301"):
@@ -90,26 +90,26 @@ def test_the_completion_link_asks_only_for_the_missing_items_and_completes_the_r
     referral = _incomplete(coordinator)
     page = Page(client.get(_link(referral)).content.decode())
     names = {e["attrs"].get("name") for e in page.elements if e["tag"] in ("input", "select")}
-    assert names - {"csrfmiddlewaretoken"} == {"answer_study_id", "lead_timezone"}
+    assert names - {"csrfmiddlewaretoken"} == {"lead_family_name", "lead_timezone"}
     assert referral.reference in Page.text(page.find("main")[0])
 
     response = client.post(
-        _link(referral), {"answer_study_id": "RDX-301", "lead_timezone": "America/Chicago"}
+        _link(referral), {"lead_family_name": "Quill", "lead_timezone": "America/Chicago"}
     )
     assert response.status_code == 302
     referral.refresh_from_db()
     # Complete now, so routed like any complete referral (trial leads go to prescreening).
     assert referral.stage == Stage.QUEUED and referral.missing == []
     assert referral.queue.slug == "clinical-ops-prescreening"
-    assert referral.answers["study_id"] == "RDX-301"
+    assert referral.lead["family_name"] == "Quill"
     assert referral.lead["given_name"] == "Avery"  # the rest of the lead is kept
     assert referral.lead_timezone == "America/Chicago" and referral.email_index
     event = AuditEvent.objects.get(action="referral.info_supplied")
-    assert event.changes["supplied"]["new"] == ["answers.study_id", "lead.timezone"]
+    assert event.changes["supplied"]["new"] == ["lead.family_name", "lead.timezone"]
     assert event.changes["stage"] == {"old": "needs_info", "new": "received"}
-    assert "RDX" not in str(event.changes) and "Chicago" not in str(event.changes)
+    assert "Quill" not in str(event.changes) and "Chicago" not in str(event.changes)
     confirmation = client.get(response["Location"]).content.decode()
-    assert referral.reference in confirmation and "Chicago" not in confirmation
+    assert referral.reference in confirmation and "Quill" not in confirmation
     # The link has done its job.
     assert b"Nothing more is needed" in client.get(_link(referral)).content
 
@@ -119,27 +119,27 @@ def test_supplying_part_of_the_missing_items_keeps_the_rest_on_the_list(client, 
     response = client.post(_link(referral), {"lead_timezone": "America/Chicago"})
     assert response.status_code == 302
     referral.refresh_from_db()
-    assert referral.stage == Stage.NEEDS_INFO and referral.missing == ["answers.study_id"]
+    assert referral.stage == Stage.NEEDS_INFO and referral.missing == ["lead.family_name"]
     # The report counts keep both items; only the supplied one is stamped resolved.
     resolved = dict(
         MissingItem.objects.filter(referral=referral).values_list("field", "resolved_at")
     )
-    assert set(resolved) == {"answers.study_id", "lead.timezone"}
-    assert resolved["lead.timezone"] is not None and resolved["answers.study_id"] is None
+    assert set(resolved) == {"lead.family_name", "lead.timezone"}
+    assert resolved["lead.timezone"] is not None and resolved["lead.family_name"] is None
     html = client.get(response["Location"]).content.decode()
-    assert "Study identifier" in html and "Add the missing information now" in html
+    assert "Family name" in html and "Add the missing information now" in html
 
 
 def test_an_invalid_value_is_shown_on_its_field_and_nothing_changes(client, coordinator):
     referral = _incomplete(coordinator)
-    response = client.post(_link(referral), {"answer_study_id": "RDX-999"})
+    response = client.post(_link(referral), {"lead_timezone": "Mars/Olympus_Mons"})
     assert response.status_code == 200
     page = Page(response.content.decode())
-    study = page.by_id("id_answer_study_id")
-    assert study["attrs"]["aria-invalid"] == "true"
-    assert "Select a valid choice" in Page.text(page.by_id("id_answer_study_id_error"))
+    zone = page.by_id("id_lead_timezone")
+    assert zone["attrs"]["aria-invalid"] == "true"
+    assert "Select a valid choice" in Page.text(page.by_id("id_lead_timezone_error"))
     referral.refresh_from_db()
-    assert referral.missing == ["answers.study_id", "lead.timezone"]
+    assert referral.missing == ["lead.family_name", "lead.timezone"]
     assert not AuditEvent.objects.filter(action="referral.info_supplied").exists()
 
 

@@ -148,9 +148,13 @@ def test_every_web_source_page_shows_its_instructions_and_every_field_with_a_lab
             inferable = name == "timezone" and definition.intake.timezone_from_location
             if spec.required and not inferable:
                 assert "(required)" in page.label_for(field_id)
-            if spec.example:
+            if spec.example and name != "timezone":  # a list of zones needs no example
                 assert f"Example: {spec.example}" in Page.text(page.by_id(f"{field_id}_helptext"))
         for name, spec in definition.intake.answers.items():
+            if spec.type == "choice" and len(spec.choices) == 1:  # nothing to choose: text
+                assert spec.choices[0].label in Page.text(page.by_id(f"id_answer_{name}"))
+                assert not page.find("select", name=f"answer_{name}")
+                continue
             assert spec.label in page.label_for(f"id_answer_{name}")
         if definition.consent:
             text = latest_consent_text(definition, timezone.localdate())
@@ -239,7 +243,9 @@ def test_field_errors_are_tied_to_their_inputs_and_summarised_at_the_top(client,
         field = page.by_id(field_id)
         assert field["attrs"]["aria-invalid"] == "true"
         described = [page.by_id(i) for i in field["attrs"]["aria-describedby"].split()]
-        assert any(d is not None and d["tag"] == "ul" and Page.text(d) for d in described)
+        assert any(
+            d is not None and "error-message" in d["attrs"].get("class", "") for d in described
+        )
     summary = page.by_id("error-summary")
     assert summary["attrs"]["role"] == "alert"
     assert page.find("a", href="#id_lead_given_name")
@@ -251,7 +257,7 @@ def test_field_errors_are_tied_to_their_inputs_and_summarised_at_the_top(client,
     email = email_page.by_id("id_lead_email")
     assert email["attrs"]["aria-invalid"] == "true"
     messages = [Page.text(email_page.by_id(i)) for i in email["attrs"]["aria-describedby"].split()]
-    assert "This is not a valid email address." in messages
+    assert "Error: This is not a valid email address." in messages
     assert Referral.objects.count() == 0
 
 
@@ -261,7 +267,7 @@ def test_a_missing_consent_is_reported_on_the_consent_box(client, coordinator):
     box = page.by_id("id_consent_granted")
     assert box["attrs"]["aria-invalid"] == "true"
     error = page.by_id("id_consent_granted_error")
-    assert "needs the lead's consent" in Page.text(error)
+    assert "Tick the box to confirm the person agrees to the consent text" in Page.text(error)
     assert Referral.objects.count() == 0
 
 
@@ -274,27 +280,47 @@ def test_a_filled_honeypot_looks_accepted_but_writes_nothing(client, coordinator
 
 
 @time_machine.travel(dt.datetime(2026, 3, 2, 15, 0, 5, tzinfo=dt.UTC), tick=False)
-def test_too_many_requests_from_one_address_get_429(client, coordinator, settings):
+def test_page_views_do_not_use_up_the_limit_and_submissions_beyond_it_get_a_friendly_429(
+    client, coordinator, settings
+):
     settings.REFDESK_RATE_LIMITS = {"intake.address": (3, 60)}
-    responses = [client.get(f"/r/{coordinator.code}") for _ in range(4)]
-    assert [response.status_code for response in responses] == [200, 200, 200, 429]
-    assert responses[-1]["Retry-After"] == "55"
-    assert b"Too many requests" in responses[-1].content
-    other = Client(REMOTE_ADDR="10.9.9.9")
-    assert other.get(f"/r/{coordinator.code}").status_code == 200
+    for _ in range(10):  # reading the form costs nothing
+        assert client.get(f"/r/{coordinator.code}").status_code == 200
+    statuses = [client.post(f"/r/{coordinator.code}", {}).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = client.post(f"/r/{coordinator.code}", trial_form_data())
+    assert limited.status_code == 429 and limited["Retry-After"] == "55"
+    page = Page(limited.content.decode())
+    assert Page.text(page.find("title")[0]) == "Please wait before sending again"
+    text = Page.text(page.find("main")[0])
+    assert "What you just sent was not received." in text
+    assert "Wait a minute." in text and "Back button" in text
+    assert page.find("a", href=f"/r/{coordinator.code}")
+    assert Referral.objects.count() == 0
+    # Still readable while limited; another address and a new window may send again.
+    assert client.get(f"/r/{coordinator.code}").status_code == 200
+    assert Client(REMOTE_ADDR="10.9.9.9").post(f"/r/{coordinator.code}", {}).status_code == 200
     with time_machine.travel(dt.datetime(2026, 3, 2, 15, 1, 1, tzinfo=dt.UTC)):
-        assert client.get(f"/r/{coordinator.code}").status_code == 200  # a new window
+        assert client.post(f"/r/{coordinator.code}", trial_form_data()).status_code == 302
 
 
 @time_machine.travel(dt.datetime(2026, 3, 2, 15, 0, 5, tzinfo=dt.UTC), tick=False)
-def test_the_confirmation_still_shows_after_the_address_limit_is_reached(
+def test_guessing_codes_is_still_limited_by_address(client, settings):
+    # Unknown codes are not page views of a real form: they count, so codes cannot be guessed.
+    settings.REFDESK_RATE_LIMITS = {"intake.address": (3, 60)}
+    statuses = [client.get(f"/r/NOPE{n:03d}").status_code for n in range(4)]
+    assert statuses == [404, 404, 404, 429]
+
+
+@time_machine.travel(dt.datetime(2026, 3, 2, 15, 0, 5, tzinfo=dt.UTC), tick=False)
+def test_the_confirmation_and_the_form_still_show_after_the_address_limit_is_reached(
     client, coordinator, settings
 ):
-    # form, post, confirmation: the referrer must always get to see the reference
-    settings.REFDESK_RATE_LIMITS = {"intake.address": (2, 60)}
-    assert client.get(f"/r/{coordinator.code}").status_code == 200
+    # The referrer must always get to see the reference, and to read the form.
+    settings.REFDESK_RATE_LIMITS = {"intake.address": (1, 60)}
     location = client.post(f"/r/{coordinator.code}", trial_form_data())["Location"]
-    assert client.get(f"/r/{coordinator.code}").status_code == 429  # the form is limited
+    assert client.post(f"/r/{coordinator.code}", trial_form_data()).status_code == 429
+    assert client.get(f"/r/{coordinator.code}").status_code == 200
     confirmation = client.get(location)
     assert confirmation.status_code == 200
     assert Referral.objects.get().reference in confirmation.content.decode()
@@ -344,9 +370,14 @@ def test_the_request_type_list_is_limited_to_what_the_source_may_send(db):
         }
     )
     form = IntakeForm(definition=narrowed, source_slug="hcp-referral", consent_text=None)
-    assert [value for value, _ in form.fields["request_type"].choices] == ["clinical_question"]
+    # One type left is no choice: shown as text, its value taken as given.
+    only = form.fields["request_type"]
+    assert [value for value, _ in only.choices] == ["clinical_question"]
+    assert only.disabled and only.initial == "clinical_question"
+    assert only.fixed_label == "Clinical question"
     full = IntakeForm(definition=definition, source_slug="hcp-referral", consent_text=None)
-    assert len(full.fields["request_type"].choices) == 1 + len(definition.request_types)
+    assert len(full.fields["request_type"].choices) == len(definition.request_types)
+    assert not full.fields["request_type"].disabled
 
 
 def test_the_consent_step_shows_the_latest_text_already_published(db):
@@ -393,16 +424,244 @@ def test_a_patient_support_referral_can_be_submitted_through_the_page(client):
     assert ConsentRecord.objects.get(referral=referral).channels == ["email"]
 
 
-def test_a_web_referral_missing_the_contact_detail_is_accepted_and_the_gap_is_offered(
+def test_a_web_referral_missing_a_required_item_is_accepted_and_the_gap_is_offered(
+    client, coordinator
+):
+    response = client.post(f"/r/{coordinator.code}", trial_form_data(lead_preferred_contact=None))
+    assert response.status_code == 200  # the form asks for the contact method on the spot
+    assert Referral.objects.count() == 0
+    # A required answer the referrer may not know yet: accepted, and the gap offered.
+    response = client.post(
+        f"/r/{coordinator.code}",
+        trial_form_data(lead_timezone="", lead_phone="", lead_preferred_contact="email"),
+    )
+    referral = Referral.objects.get()
+    assert referral.stage == Stage.NEEDS_INFO and referral.missing == ["lead.timezone"]
+    page = Page(client.get(response["Location"]).content.decode())
+    assert "Time zone" in Page.text(page.find("main")[0])
+    link = [a for a in page.find("a") if "/complete/" in a["attrs"]["href"]]
+    assert link and client.get(link[0]["attrs"]["href"]).status_code == 200
+
+
+# -- GOV.UK error pattern: everything in the first round, the summary first and focused ---------
+
+
+def _main_children(html: str) -> list[str]:
+    """The tags of the elements directly inside <main>, in order."""
+
+    class Children(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.depth, self.inside, self.tags = 0, False, []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "main":
+                self.inside, self.depth = True, 0
+                return
+            if self.inside:
+                if self.depth == 0:
+                    self.tags.append((tag, dict(attrs)))
+                if tag not in VOID:
+                    self.depth += 1
+
+        def handle_endtag(self, tag):
+            if tag == "main":
+                self.inside = False
+            elif self.inside and tag not in VOID:
+                self.depth -= 1
+
+    parser = Children()
+    parser.feed(html)
+    return parser.tags
+
+
+def test_the_error_page_starts_with_a_focused_summary_linking_each_field_and_an_error_title(
     client, coordinator
 ):
     response = client.post(
         f"/r/{coordinator.code}",
-        trial_form_data(lead_preferred_contact="email", lead_email="", lead_phone=""),
+        trial_form_data(
+            lead_given_name="",
+            answer_age="old",
+            consent_granted=None,
+            lead_preferred_contact="email",
+            lead_email="",
+        ),
     )
+    html = response.content.decode()
+    page = Page(html)
+    assert Page.text(page.find("title")[0]) == "Error: Refer to Trial prescreening"
+    # First in the main content, so it is read first without JavaScript; focused on load.
+    first_tag, first_attrs = _main_children(html)[0]
+    assert (first_tag, first_attrs.get("id")) == ("div", "error-summary")
+    assert first_attrs["tabindex"] == "-1" and "autofocus" in first_attrs
+    assert page.find("script", src="/static/refdesk/error-summary.js")
+    links = [a["attrs"]["href"] for a in page.find("a") if a["attrs"].get("href", "")[:4] == "#id_"]
+    # One link per problem, in the order of the page, each to an element that exists.
+    assert links == [
+        "#id_lead_given_name",
+        "#id_lead_email",
+        "#id_answer_age",
+        "#id_consent_granted",
+    ]
+    assert all(page.by_id(link[1:]) is not None for link in links)
+    summary = Page.text(page.by_id("error-summary"))
+    assert "Enter the given name." in summary
+    assert "The person prefers email: give their email address" in summary
+    # Everything typed is kept.
+    assert page.by_id("id_lead_family_name")["attrs"]["value"] == "Quill"
+    assert page.by_id("id_lead_phone")["attrs"]["value"] == "(617) 555-0142"
+    assert "checked" in page.find("input", name="lead_preferred_contact", value="email")[0]["attrs"]
+    assert "selected" in page.find("option", value="America/Chicago")[0]["attrs"]
+    assert Referral.objects.count() == 0
+
+
+def test_consent_field_and_cross_field_errors_all_come_in_the_first_round(client, coordinator):
+    # Before: a field error stopped the form before the service looked at consent, so the
+    # consent error appeared only on the second attempt.
+    response = client.post(
+        f"/r/{coordinator.code}",
+        trial_form_data(
+            lead_family_name="",
+            consent_granted=None,
+            lead_preferred_contact="sms",
+            lead_phone="",
+            consent_channels=[],
+            consent_method=None,
+        ),
+    )
+    page = Page(response.content.decode())
+    in_error = {
+        element["attrs"]["id"]
+        for element in page.elements
+        if element["attrs"].get("aria-invalid") == "true"
+    }
+    assert {"id_lead_family_name", "id_lead_phone", "id_consent_granted"} <= in_error
+    assert "give their mobile number" in Page.text(page.by_id("id_lead_phone_error"))
+    assert "Tick the box" in Page.text(page.by_id("id_consent_granted_error"))
+    # Ticking the box and fixing the rest is then enough: no new error appears.
+    second = client.post(f"/r/{coordinator.code}", trial_form_data())
+    assert second.status_code == 302
+
+
+def test_consent_ticked_without_channels_or_method_says_what_to_choose(client, coordinator):
+    response = client.post(
+        f"/r/{coordinator.code}",
+        trial_form_data(consent_channels=[], consent_method=None, lead_given_name=""),
+    )
+    page = Page(response.content.decode())
+    summary = Page.text(page.by_id("error-summary"))
+    assert "Choose at least one way the person agrees to be contacted." in summary
+    assert "Choose how the person gave their consent." in summary
+    assert "Enter the given name." in summary
+    assert "phone, email, sms" not in summary  # the API's words stay in the API
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        (
+            {"lead_preferred_contact": "email", "lead_email": ""},
+            "id_lead_email",
+            "The person prefers email: give their email address, or choose another way to "
+            "contact them.",
+        ),
+        (
+            {"lead_preferred_contact": "phone", "lead_phone": ""},
+            "id_lead_phone",
+            "The person prefers phone calls: give their phone number",
+        ),
+    ],
+)
+def test_a_contact_method_without_its_detail_is_refused_on_the_page(
+    client, coordinator, overrides, field, message
+):
+    response = client.post(f"/r/{coordinator.code}", trial_form_data(**overrides))
+    assert response.status_code == 200
+    assert Referral.objects.count() == 0
+    page = Page(response.content.decode())
+    assert page.by_id(field)["attrs"]["aria-invalid"] == "true"
+    assert message in Page.text(page.by_id(f"{field}_error"))
+
+
+def test_a_phone_contact_without_a_time_zone_gets_it_worked_out_or_asked_for(client, coordinator):
+    # A Chicago (312) number: worked out, and shown chosen when the page comes back for
+    # another reason.
+    response = client.post(
+        f"/r/{coordinator.code}",
+        trial_form_data(lead_timezone="", lead_phone="+1 312 555 0101", lead_given_name=""),
+    )
+    page = Page(response.content.decode())
+    assert "selected" in page.find("option", value="America/Chicago")[0]["attrs"]
+    assert page.by_id("id_lead_timezone")["attrs"].get("aria-invalid") is None
+    accepted = client.post(
+        f"/r/{coordinator.code}", trial_form_data(lead_timezone="", lead_phone="+1 312 555 0101")
+    )
+    assert accepted.status_code == 302
+    assert Referral.objects.get().lead_timezone == "America/Chicago"
+    # A toll-free number in a country of many zones: asked for on the spot.
+    response = client.post(
+        f"/r/{coordinator.code}",
+        trial_form_data(lead_timezone="", lead_phone="+1 800 555 0199", lead_given_name="Bo"),
+    )
+    page = Page(response.content.decode())
+    assert page.by_id("id_lead_timezone")["attrs"]["aria-invalid"] == "true"
+    assert "Choose the person's time zone" in Page.text(page.by_id("id_lead_timezone_error"))
+    assert Referral.objects.count() == 1
+
+
+def test_request_types_are_radios_with_the_programs_labels_and_hints(client):
+    referrer = make_referrer("provider-education", "hcp-referral")
+    page = Page(client.get(f"/r/{referrer.code}").content.decode())
+    definition = version_definition(Program.objects.get(slug="provider-education").active_version)
+    assert not page.find("select", name="request_type")
+    radios = page.find("input", name="request_type", type="radio")
+    assert [r["attrs"]["value"] for r in radios] == list(definition.request_types)
+    for radio, spec in zip(radios, definition.request_types.values(), strict=True):
+        assert page.label_for(radio["attrs"]["id"]) == spec.label
+        hint = page.by_id(radio["attrs"]["aria-describedby"])
+        assert Page.text(hint) == spec.description
+    assert "clinical_question" not in Page.text(page.find("main")[0])  # no raw codes
+
+
+def test_one_choice_is_shown_as_text_not_a_select(client, coordinator):
+    page = Page(client.get(f"/r/{coordinator.code}").content.decode())
+    # The trial has one request type and one study: nothing to choose.
+    assert not page.find("select", name="request_type")
+    assert not page.find("input", name="request_type")
+    assert "Trial prescreen" in Page.text(page.by_id("id_request_type"))
+    assert not page.find("select", name="answer_study_id")
+    assert "RDX-301 (advanced NSCLC)" in Page.text(page.by_id("id_answer_study_id"))
+    for select in page.find("select"):
+        options = [o for o in page.elements if o["tag"] == "option"]
+        assert len(options) > 2, select["attrs"]["name"]
+    # ...and the submission still carries them.
+    assert client.post(f"/r/{coordinator.code}", trial_form_data()).status_code == 302
     referral = Referral.objects.get()
-    assert referral.stage == Stage.NEEDS_INFO and referral.missing == ["lead.email"]
-    page = Page(client.get(response["Location"]).content.decode())
-    assert "Email address" in Page.text(page.find("main")[0])
-    link = [a for a in page.find("a") if "/complete/" in a["attrs"]["href"]]
-    assert link and client.get(link[0]["attrs"]["href"]).status_code == 200
+    assert referral.request_type == "trial_prescreen"
+    assert referral.answers["study_id"] == "RDX-301"
+
+
+def test_the_time_zone_list_is_curated_with_the_programs_country_first(client, coordinator):
+    page = Page(client.get(f"/r/{coordinator.code}").content.decode())
+    values = [o["attrs"]["value"] for o in page.find("option") if o["attrs"].get("value") != ""]
+    zones = [v for v in values if "/" in v]
+    groups = [g["attrs"]["label"] for g in page.find("optgroup")]
+    assert groups[0] == "United States"
+    assert zones[:5] == [
+        "America/New_York",
+        "America/Chicago",
+        "America/Denver",
+        "America/Phoenix",
+        "America/Los_Angeles",
+    ]
+    assert page.label_for("id_lead_timezone").startswith("Time zone")
+    first_option = next(o for o in page.find("option") if o["attrs"].get("value") == "")
+    assert Page.text(first_option) == "Work it out from the phone number or country"
+    assert "Europe/London" in zones and "Asia/Tokyo" in zones
+    assert len(zones) == len(set(zones))
+    for deprecated in ("US/Eastern", "Etc/GMT+5", "EST5EDT", "GB", "UTC"):
+        assert deprecated not in values
+    assert not [v for v in zones if v.startswith(("Etc/", "US/", "posix/", "right/"))]
+    eastern = next(o for o in page.find("option") if o["attrs"].get("value") == "America/New_York")
+    assert Page.text(eastern) == "Eastern time (New York)"
