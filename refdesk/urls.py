@@ -4,6 +4,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 
 from refdesk.api.v1 import api
+from refdesk.portal.views import front_door
 
 
 def healthz(request):
@@ -16,6 +17,7 @@ def healthz(request):
 admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
+    path("", front_door, name="front_door"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -7,6 +7,7 @@ from refdesk.portal import views
 app_name = "intake"
 
 urlpatterns = [
+    path("", views.start_with_code, name="start"),
     path("<str:code>", views.intake, name="form"),
     path("<str:code>/thanks/<str:token>", views.thanks, name="thanks"),
     path("<str:code>/complete/<str:token>", views.complete, name="complete"),

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from refdesk.core.errors import (
     ApplicationError,
@@ -28,6 +28,7 @@ from refdesk.core.errors import (
     ValidationFailed,
 )
 from refdesk.core.ratelimit import RateLimited, client_address, limit_from_settings, rate_limit_hit
+from refdesk.core.references import parse_referrer_code
 from refdesk.intake.choices import Outcome
 from refdesk.intake.labels import item_label, latest_consent_text
 from refdesk.intake.links import (
@@ -355,3 +356,31 @@ def referral_status(request, token: str):
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@require_safe
+def front_door(request):
+    """``/``: where staff sign in and referrers learn how to get a referral link. Referral links
+    are sent by each program team to the referrers it approves; no list of them is public, and
+    this page names no program, referrer or code."""
+    return render(request, "portal/front_door.html", {"code_error": ""})
+
+
+@require_safe
+def start_with_code(request):
+    """``/r/?code=K7Q3M9X``: the front door's "I have a code" box, sent on to the form.
+
+    A code that cannot be one (its check character says so) gets the front door back with the
+    message next to the box; a well-formed code goes to ``/r/<code>``, which answers (and
+    counts, against guessing) codes that belong to no active referrer.
+    """
+    typed = request.GET.get("code", "")[:200]
+    # A whole link pasted in the box works too: the code is its last part.
+    code = parse_referrer_code(typed.strip().rstrip("/").rsplit("/", 1)[-1].split("?")[0])
+    if code:
+        return redirect("intake:form", code=code)
+    message = (
+        "Enter the referral code from your link: the 7 letters and digits at its end, "
+        "such as K7Q3M9X."
+    )
+    return render(request, "portal/front_door.html", {"code_error": message, "typed": typed})
