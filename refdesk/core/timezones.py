@@ -73,7 +73,7 @@ def timezone_choices(countries: tuple[str, ...] = ("US",), empty_label: str = ""
         if common:
             groups.append((name, common))
             if others:
-                groups.append((f"Other places in {name}", sorted(others, key=lambda c: c[1])))
+                groups.append((f"More {name} time zones", sorted(others, key=lambda c: c[1])))
         elif others:
             groups.append((name, sorted(others, key=lambda c: c[1])))
         listed |= {zone for zone, _ in common + others}
