@@ -16,6 +16,7 @@ from django.utils import timezone
 from refdesk.accounts.auth_audit import SESSION_END_ATTR
 from refdesk.accounts.mfa import has_authenticator
 from refdesk.accounts.models import User
+from refdesk.accounts.selectors import user_timezone
 
 LAST_SEEN_KEY = "refdesk.last_seen"
 TOUCH_INTERVAL_SECONDS = 60
@@ -105,4 +106,23 @@ class RequireMFAMiddleware:
             and not has_authenticator(request.user)
         ):
             return HttpResponseRedirect(reverse("mfa_activate_totp"))
+        return self.get_response(request)
+
+
+class UserTimezoneMiddleware:
+    """Shows a signed-in user's times in their zone: activates ``user_timezone`` for the
+    request (templates' ``date`` filter and ``localtime`` follow it). No query: the user is
+    already loaded. Anonymous requests keep the default zone (UTC)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            timezone.activate(user_timezone(user))
+            try:
+                return self.get_response(request)
+            finally:
+                timezone.deactivate()
         return self.get_response(request)

@@ -1,16 +1,86 @@
-"""A curated list of time zones for people to choose from on a page.
+"""Curated lists of time zones for people to choose from (staff preferences, intake forms).
 
-From tzdata's own tables (``zone.tab``: one canonical zone per line with its country and a
-note; ``iso3166.tab``: country names), so the list has no deprecated aliases (``US/Eastern``),
-no ``Etc/GMT+5`` and no ``posix/`` copies. The zones of the countries a page serves come
-first, the usual ones in everyday words ("Eastern time (New York)"); every other country's
-zones follow, named by country.
+``zoneinfo.available_timezones()`` holds ~600 names, many of them deprecated aliases
+(``US/Eastern``, ``Etc/GMT+5``, ``EST5EDT``) that confuse more than they help. People pick from
+canonical ``Area/City`` names only, the ones the programs' countries use first.
+
+Two lists: ``timezone_choices`` (staff preferences: common zones, then every canonical zone) and
+``country_timezone_choices`` (intake forms: from tzdata's own tables, ``zone.tab`` for the
+zones of each country with tzdata's note, ``iso3166.tab`` for country names; the zones of the
+countries a page serves first, the usual ones in everyday words such as "Eastern time (New
+York)", then every other country's zones by country).
 """
 
 from __future__ import annotations
 
+import zoneinfo
 from functools import cache
 from importlib import resources
+
+# The zones the demo programs' countries use, in the order people look for them.
+COMMON = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Puerto_Rico",
+    "America/Toronto",
+    "America/Vancouver",
+    "Europe/London",
+    "Europe/Dublin",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Europe/Madrid",
+    "Europe/Rome",
+    "Europe/Amsterdam",
+    "Europe/Zurich",
+)
+_AREAS = (
+    "Africa",
+    "America",
+    "Antarctica",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+)
+
+
+@cache
+def canonical_timezones() -> tuple[str, ...]:
+    """Every canonical Area/City zone (no aliases such as US/*, Etc/*, or legacy names)."""
+    names = set()
+    for name in zoneinfo.available_timezones():
+        area, _, city = name.partition("/")
+        if area in _AREAS and city:
+            names.add(name)
+    return tuple(sorted(names))
+
+
+def timezone_label(name: str) -> str:
+    """ "America/New_York" -> "New York (America)"."""
+    area, _, city = name.partition("/")
+    return f"{city.replace('_', ' ').replace('/', ' / ')} ({area})" if city else name
+
+
+@cache
+def timezone_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Grouped choices: the common zones first, then every other canonical zone."""
+    common = [(name, timezone_label(name)) for name in COMMON]
+    others = [(name, timezone_label(name)) for name in canonical_timezones() if name not in COMMON]
+    return [("Common", common), ("All time zones", others)]
+
+
+def is_choosable(name: str) -> bool:
+    return name in canonical_timezones()
+
+
+# --- by country, for the intake forms ------------------------------------------------------
 
 # The zones people in these countries name first, in their words; the rest of the country's
 # zones follow them. A country not listed here shows all its zones first, by city.
@@ -56,7 +126,7 @@ def _zone_label(zone: str, note: str) -> str:
 
 
 @cache
-def timezone_choices(countries: tuple[str, ...] = ("US",), empty_label: str = "") -> list:
+def country_timezone_choices(countries: tuple[str, ...] = ("US",), empty_label: str = "") -> list:
     """Grouped ``(value, label)`` choices for a ``<select>``: the countries' usual zones, their
     other zones, then the rest of the world by country. ``empty_label`` heads the list."""
     names, by_country = country_names(), zones_by_country()

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from refdesk.desk import views_queues
+from refdesk.desk import views_inbox, views_queues
 
 app_name = "desk"
 
@@ -14,5 +14,9 @@ urlpatterns = [
         views_queues.queue_claim,
         name="queue_claim",
     ),
+    path("notifications", views_inbox.notifications, name="notifications"),
+    path("notifications/badge", views_inbox.notifications_badge, name="notifications_badge"),
+    path("notifications/read", views_inbox.notifications_read, name="notifications_read"),
+    path("preferences", views_inbox.preferences, name="preferences"),
     path("", include("refdesk.desk.urls_referral")),
 ]

@@ -16,7 +16,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from refdesk.core.timezones import timezone_choices
+from refdesk.core.timezones import country_timezone_choices
 from refdesk.intake.labels import (
     CHANNEL_LABELS,
     METHOD_LABELS,
@@ -135,7 +135,7 @@ def lead_form_field(
         )
         common["help_text"] = spec.help or ""  # the example is an IANA name; the list says more
         return forms.ChoiceField(
-            choices=timezone_choices(_program_countries(definition), empty), **common
+            choices=country_timezone_choices(_program_countries(definition), empty), **common
         )
     if name == "birth_year":
         return forms.IntegerField(

@@ -2,11 +2,11 @@
 
 import zoneinfo
 
-from refdesk.core.timezones import choice_values, timezone_choices
+from refdesk.core.timezones import choice_values, country_timezone_choices
 
 
 def test_every_zone_is_a_canonical_iana_zone_listed_once():
-    choices = timezone_choices(("US",), "Choose a time zone")
+    choices = country_timezone_choices(("US",), "Choose a time zone")
     assert choices[0] == ("", "Choose a time zone")
     values = [value for _group, options in choices[1:] for value, _label in options]
     assert len(values) == len(set(values)) > 300
@@ -19,7 +19,7 @@ def test_every_zone_is_a_canonical_iana_zone_listed_once():
 
 
 def test_the_countries_usual_zones_come_first_in_everyday_words():
-    groups = timezone_choices(("US",))
+    groups = country_timezone_choices(("US",))
     (first, common), (second, others) = groups[0], groups[1]
     assert first == "United States" and second == "More United States time zones"
     assert common[0] == ("America/New_York", "Eastern time (New York)")
@@ -29,7 +29,7 @@ def test_the_countries_usual_zones_come_first_in_everyday_words():
 
 
 def test_a_country_without_curated_words_lists_its_zones_by_city():
-    groups = timezone_choices(("CA",))
+    groups = country_timezone_choices(("CA",))
     name, zones = groups[0]
     assert name == "Canada" and "America/Toronto" in dict(zones)
     assert "America/New_York" in dict(groups[-1][1])

@@ -234,6 +234,16 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
         expect("login", "404", owner="422"),
     ),  # fmt: skip
     ("desk:search", "POST", lambda w: "/desk/search", EVERY_STAFF),
+    # The user's own inbox and preferences: nobody else's can be named in the URL.
+    ("desk:notifications", "GET", lambda w: "/desk/notifications", EVERY_STAFF),
+    ("desk:notifications_badge", "GET", lambda w: "/desk/notifications/badge", EVERY_STAFF),
+    (
+        "desk:notifications_read",
+        "POST",
+        lambda w: "/desk/notifications/read",
+        expect("login", "away"),
+    ),
+    ("desk:preferences", "GET", lambda w: "/desk/preferences", EVERY_STAFF),
 ]
 
 
