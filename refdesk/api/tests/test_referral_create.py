@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
+import time_machine
 
 from refdesk.api.models import IdempotencyRecord
 from refdesk.audit.models import AuditEvent
@@ -324,6 +326,8 @@ def test_error_messages_do_not_echo_the_submitted_values(client, partner):
     assert "secret" not in text
 
 
+# Frozen: the limit counts per fixed minute, and a minute turning mid-test would reset it.
+@time_machine.travel(dt.datetime(2026, 3, 2, 15, 0, 5, tzinfo=dt.UTC), tick=False)
 def test_a_key_over_its_rate_limit_gets_429_and_nothing_is_stored(client, partner, settings):
     settings.REFDESK_RATE_LIMITS = {"api.partner_key": (2, 60)}
     body = valid_body("trial-prescreening")
