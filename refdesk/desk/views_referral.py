@@ -217,7 +217,7 @@ def detail_context(request, referral: Referral) -> dict:
         "timeline": timeline,
         "actions": actions,
         "primary": primary,
-        "why_no_action": "" if actions else _why_no_action(user, referral),
+        "why_no_action": "" if primary else _why_no_action(user, referral),
         "others": [(name, ACTION_TITLES[name]) for name in others],
         "forms": _action_choices(referral, actions, definition, consent),
     }
