@@ -32,6 +32,7 @@ from django.views.decorators.http import require_GET, require_POST
 from refdesk.access import policy
 from refdesk.access.selectors import NOT_FOUND_MESSAGE, lead_view, referral_get_for_user
 from refdesk.accounts.models import User
+from refdesk.accounts.roles import LEAD_WORKERS
 from refdesk.consent.choices import WithdrawalReason
 from refdesk.consent.selectors import consent_current, consent_history
 from refdesk.core.errors import ApplicationError, ValidationFailed
@@ -216,6 +217,7 @@ def detail_context(request, referral: Referral) -> dict:
         "timeline": timeline,
         "actions": actions,
         "primary": primary,
+        "why_no_action": "" if primary else _why_no_action(user, referral),
         "others": [(name, ACTION_TITLES[name]) for name in others],
         "forms": _action_choices(referral, actions, definition, consent),
     }
@@ -249,6 +251,20 @@ def _lead_zone(lead: dict) -> zoneinfo.ZoneInfo | None:
         return zoneinfo.ZoneInfo(name) if name else None
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return None
+
+
+def _why_no_action(user, referral: Referral) -> str:
+    """The empty state of the next step: why there is nothing for this user to do here."""
+    if referral.stage == "closed":
+        return "This referral is closed: there is nothing left to do."
+    if user.role not in LEAD_WORKERS:
+        return "Your role reads this referral; it does not act on it."
+    if referral.assigned_to_id and referral.assigned_to_id != user.pk:
+        owner = referral.assigned_to
+        return f"{owner.get_full_name() or owner.username} is working this referral."
+    if referral.stage == "needs_info":
+        return "Waiting for the referrer to supply the missing information."
+    return "Your role reads this referral; it does not act on it."
 
 
 def _ordered_actions(referral: Referral, actions, timeline) -> tuple[str | None, list[str]]:

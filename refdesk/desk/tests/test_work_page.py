@@ -248,3 +248,15 @@ def test_viewing_the_page_audits_nothing_but_the_lead_display(client, claimed):
         )
     )
     assert actions <= {"referral.patient_data_viewed"}
+
+
+def test_with_nothing_to_do_the_page_says_why(client, claimed):
+    from refdesk.testing import auditor
+
+    user, referral = claimed
+    page = login(client, auditor()).get(detail_url(referral)).content.decode()
+    assert "Your role reads this referral; it does not act on it." in page
+    assert "/actions/" not in page
+    login(client, user).post(action_url(referral, "qualify"))
+    page = client.get(detail_url(referral)).content.decode()
+    assert "This referral is closed: there is nothing left to do." in page
