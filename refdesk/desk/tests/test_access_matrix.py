@@ -45,6 +45,8 @@ UNKNOWN = "00000000-0000-4000-8000-000000000000"
 MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
     # --- public -----------------------------------------------------------------------------
     ("healthz", "GET", lambda w: "/healthz", expect("ok", "ok")),
+    ("front_door", "GET", lambda w: "/", expect("ok", "ok")),
+    ("intake:start", "GET", lambda w: f"/r/?code={w['code']}", expect("away", "away")),
     ("intake:form", "GET", lambda w: f"/r/{w['code']}", expect("ok", "ok")),
     # Tokens are signed: a forged one is not found, whoever asks.
     ("intake:thanks", "GET", lambda w: f"/r/{w['code']}/thanks/forged", expect("404", "404")),

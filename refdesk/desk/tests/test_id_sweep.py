@@ -205,7 +205,10 @@ def every_kind_of_referral():
         submit("provider-education", education(5)),
         submit("provider-education", education(6, request_type="clinical_question")),
         submit("provider-education", education(7, request_type="product_discussion")),
-        submit("trial-prescreening", trial_submission(lead={"timezone": None, "phone": None})),
+        submit(
+            "trial-prescreening",
+            trial_submission(lead={"timezone": None, "phone": None, "preferred_contact": "email"}),
+        ),
         submit("patient-support", support(3)),  # the same lead again: a duplicate
     ]
 

@@ -195,12 +195,12 @@ def test_supplying_the_failed_items_routes_the_meeting_request_again_to_its_revi
 
 def test_a_completed_trial_referral_is_routed_when_its_missing_items_arrive():
     submission = trial(7)
-    submission.lead.pop("phone")
+    submission.lead.pop("family_name")
     referral = submit("trial-prescreening", submission)
     assert referral.stage == Stage.NEEDS_INFO and referral.queue is None
     referral_complete(
         referral=referral,
-        lead_updates={"phone": "+1 617 555 0199"},
+        lead_updates={"family_name": "Quill"},
         answer_updates={},
         actor="referrer:test",
     )
