@@ -1,13 +1,17 @@
-"""Issue 5's "Done when" in a real browser: ``e2e/walkthrough.py`` run as a test.
+"""Issue 5's "Done when" in a real browser: ``e2e/walkthrough.py`` run as a test, on request.
 
-Runs only where both Playwright (the ``e2e`` extra) and ``/usr/bin/chromium`` are installed, so
-CI, which has neither, skips it. The walkthrough builds its own temp dir, SQLite file, secrets and
-server (nothing is shared with the test database) and takes about 90 s (150 s at most).
+CI runs the walkthrough (with axe-core, at desktop and phone widths) as a step of its own after
+the test suites (``make e2e`` in ``.ci/run``), so this wrapper does not run it a second and a
+third time inside ``make test``: it runs only with ``RUN_BROWSER_WALKTHROUGH=1``, and then a
+missing Playwright, Chromium or axe-core fails it (the script exits 2), as in CI. The
+walkthrough builds its own temp dir, SQLite file, secrets and server (nothing is shared with the
+test database) and takes one to three minutes.
 
 Findings that belong to another part of the tree are reported by the walkthrough with a code;
 the one known here (``assigned-to-non-worker``: fair assignment gives referrals to the program
 owner, who may not claim them; ``refdesk/routing/assignment.py``) makes this test xfail with the
-walkthrough's words rather than fail, until it is fixed. Any other finding fails it.
+walkthrough's words rather than fail, until it is fixed. Any other finding (``axe``,
+``overflow`` included) fails it.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[3]
 KNOWN_ELSEWHERE = {"assigned-to-non-worker"}
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    os.environ.get("RUN_BROWSER_WALKTHROUGH") != "1",
+    reason="the browser walkthrough is CI's own step (make e2e); RUN_BROWSER_WALKTHROUGH=1 runs it",
+)
 
 
 def test_every_demo_role_logs_in_sees_its_share_and_works_referrals_in_a_browser(tmp_path):
@@ -45,7 +49,7 @@ def test_every_demo_role_logs_in_sees_its_share_and_works_referrals_in_a_browser
             "30",
             "--no-screenshots",
             "--timeout",
-            "150",
+            "420",
             "--report",
             str(report),
         ],
@@ -53,7 +57,7 @@ def test_every_demo_role_logs_in_sees_its_share_and_works_referrals_in_a_browser
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=480,
     )
     output = completed.stdout[-6000:] + completed.stderr[-2000:]
     assert report.exists(), output
