@@ -1,11 +1,15 @@
 """Issue 5's "Done when" in a real browser: every demo role logs in (password + TOTP), sees only
-what the access policy allows, and referrals are worked from queue to outcome by clicking.
+what the access policy allows, and referrals are worked from queue to outcome by clicking;
+issue 10's: axe-core finds no serious or critical violation on any page, at desktop and phone
+widths, and no page scrolls sideways on a phone.
 
     .venv/bin/python e2e/walkthrough.py [--screenshots DIR] [--timeout 240] [--referrals 100]
                                         [--report FILE] [--no-screenshots] [--keep]
+                                        [--gallery DIR] [--no-axe] [--axe FILE]
 
-Needs Playwright for Python (``pip install -e '.[e2e]'``) and a system Chromium
-(``/usr/bin/chromium``; ``--chromium`` to change). No browser is downloaded.
+Needs Playwright for Python and axe-core (``make install-e2e``: the ``e2e`` extra, and
+``npm ci`` in ``e2e/``), and a system Chromium (``/usr/bin/chromium``; ``--chromium`` to
+change). No browser is downloaded. ``make e2e`` runs it as CI does.
 
 1. A temp dir with its own SQLite database and development secrets (``bench.common``), then
    ``refdesk migrate``, ``collectstatic`` and ``refdesk demo``; the printed demo logins
@@ -39,9 +43,20 @@ Needs Playwright for Python (``pip install -e '.[e2e]'``) and a system Chromium
 7. Every page seen by a role that may not see patient identity is searched for the names,
    emails and phone numbers of the submitted patient leads, and for the failed eligibility
    markers. Any HTTP 5xx, 403, unexpected 404, browser console error or mismatch is a failure.
-   Screenshots go to ``--screenshots`` (default: the temp dir); a summary table is printed;
-   ``--report`` writes the failures as JSON (each with a code); the exit status is 1 on any
-   failure (2: Playwright or Chromium missing).
+8. The phone (390x844, mobile, touch): the front door ``/`` (a 404 there is let through with
+   a TODO until it exists), every intake form, one sent empty (its error page), the sign-in
+   and second-factor pages, and, as the agent with JavaScript, the queue list, a queue and a
+   referral; none may be wider than the screen.
+
+Every page a session snapshots is checked once per address pattern (ids removed), state (an
+error summary; "not found", once for all roles), role and width: axe-core (WCAG 2.0/2.1/2.2 A
+and AA, and best practices) is injected with ``page.evaluate`` (outside the page's CSP, which
+refuses ``add_script_tag``) and a serious or critical violation is a failure (code ``axe``); the
+no-JavaScript agent's pages are copied, as served, into a JavaScript page with their scripts
+refused, since axe needs JavaScript. Screenshots go to ``--screenshots`` (default: the temp dir)
+and named first-screen ones to ``--gallery``; a summary table and the axe table are printed;
+``--report`` writes the failures (each with a code), the TODO notices and the axe results as
+JSON; the exit status is 1 on any failure (2: Playwright, Chromium or axe-core missing).
 
 The whole run is bounded by ``--timeout`` (SIGALRM); the server is stopped in every case.
 """
