@@ -239,12 +239,18 @@ class Lead:
     url: str = ""  # the desk page of the referral (/desk/referrals/<uuid>)
     # Trial eligibility markers it fails: their names are health facts (answers), too.
     failed_markers: tuple[str, ...] = ()
+    # Five random digits of its NPI (see npi).
+    npi_digits: str = field(default_factory=lambda: f"{secrets.randbelow(100_000):05d}")
 
     @property
     def npi(self) -> str:
         """A check-digit-valid NPI of its own (NPIs are a duplicate key of provider-education:
-        two clinicians sharing one would be the same lead)."""
-        base = "1" + "".join(ch for ch in self.phone if ch.isdigit())[-8:]
+        two clinicians sharing one would be the same lead): 1, the lead's area code (one per
+        lead key), five random digits and the check digit. (It once took the phone number's
+        last eight digits, which leave out the area code: the two clinical questions' NPIs were
+        the same whenever their random 555-01xx lines were, and the second was a duplicate.)"""
+        area = "".join(ch for ch in self.phone if ch.isdigit())[1:4]
+        base = f"1{area}{self.npi_digits}"
         return next(f"{base}{d}" for d in range(10) if _npi_valid(f"{base}{d}"))
 
     @property
