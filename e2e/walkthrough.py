@@ -127,6 +127,12 @@ from refdesk.accounts.models import User
 from refdesk.intake.models import Referral
 from refdesk.routing.models import Queue
 
+try:  # the pages' words for codes, where the desk shows words (issue 10)
+    from refdesk.intake.choices import OUTCOME_REASON_LABELS
+    from refdesk.intake.labels import CHANNEL_LABELS
+except ImportError:
+    OUTCOME_REASON_LABELS, CHANNEL_LABELS = {}, {}
+
 def roles(values):
     return sorted(str(value) for value in values)
 
@@ -142,6 +148,9 @@ print("FACTS " + json.dumps({
     "patient_leads_hidden_from": roles(role_sets.PATIENT_LEADS_HIDDEN_FROM),
     "action_roles": {action: roles(r) for action, r in policy.ACTION_ROLES.items()},
     "queues": {q.slug: q.team.slug for q in Queue.objects.select_related("team")},
+    "queue_names": {q.slug: q.name for q in Queue.objects.all()},
+    "reason_labels": {str(k): str(v) for k, v in OUTCOME_REASON_LABELS.items()},
+    "channel_labels": {str(k): str(v) for k, v in CHANNEL_LABELS.items()},
     "users": {
         u.username: {
             "role": u.role,
@@ -701,17 +710,56 @@ def offered_actions(session: Session) -> set[str]:
     return found
 
 
+# Codes as the pages word them (Walkthrough.__init__ fills it from the facts): "Routed to
+# Patient access", "Contact attempt (lead, Phone call)", a reason code's label.
+WORDED: dict[str, str] = {}
+
+
+def worded(text: str) -> str:
+    """``text`` with the codes in it as the pages show them (longest code first)."""
+    for code in sorted(WORDED, key=len, reverse=True):
+        text = text.replace(code, WORDED[code])
+    return text
+
+
+def shows(entry: str, step: str) -> bool:
+    """Whether a timeline entry says ``step``, in codes or in words, whatever the case."""
+    entry = entry.lower()
+    return step.lower() in entry or worded(step).lower() in entry
+
+
 def detail_facts(session: Session) -> dict:
+    """The referral page's facts (its header's status list and the key facts), lead values and
+    timeline. Terms by their text, not as shown (the header shows them in capitals)."""
     page = session.page
-    facts = page.locator("dl.referral-facts").evaluate(
-        """dl => { const out = {};
-            dl.querySelectorAll('dt').forEach(dt => {
-                out[dt.innerText.trim()] = dt.nextElementSibling.innerText.trim(); });
+    facts = page.locator("dl.ref-status, dl.referral-facts").evaluate_all(
+        """dls => { const out = {};
+            dls.forEach(dl => dl.querySelectorAll('dt').forEach(dt => {
+                out[dt.textContent.trim()] = dt.nextElementSibling.innerText.trim(); }));
             return out; }"""
     )
     lead_values = page.locator("dl.lead-fields dd, dl.lead-answers dd").all_inner_texts()
     timeline = page.locator("#timeline li").all_inner_texts()
     return {"facts": facts, "lead_values": lead_values, "timeline": timeline}
+
+
+def fill_field(form, name: str, value: str) -> None:
+    """Set a form field as a user would: pick a radio button or an option, or type."""
+    element = form.locator(f"[name={name}]").first
+    kind = element.evaluate("e => e.tagName.toLowerCase() + ':' + (e.type || '')")
+    if kind == "select:select-one":
+        element.select_option(value)
+    elif kind in ("input:radio", "input:checkbox"):
+        form.locator(f"[name={name}][value='{value}']").check()
+    else:
+        element.fill(value)
+
+
+def open_form(form) -> None:
+    """An action form in a closed <details> menu is opened as a user does: its summary."""
+    menu = form.locator("xpath=ancestor::details[1]")
+    if menu.count() and menu.get_attribute("open") is None:
+        menu.locator("summary").first.click()
 
 
 def do_action(session: Session, name: str, fields: dict, *, expect: str, label: str) -> bool:
@@ -721,17 +769,13 @@ def do_action(session: Session, name: str, fields: dict, *, expect: str, label: 
     form = page.locator(f"#referral form.action-{name}").first
     if not run.check(form.count() == 1, f"{session.name}: no '{name}' form offered"):
         return False
+    open_form(form)
     for field_name, value in fields.items():
-        element = form.locator(f"[name={field_name}]").first
-        tag = element.evaluate("e => e.tagName.toLowerCase()")
-        if tag == "select":
-            element.select_option(value)
-        else:
-            element.fill(value)
+        fill_field(form, field_name, value)
     before = len(page.locator("#timeline li").all_inner_texts())
     form.locator("button[type=submit]").click()
     try:
-        page.locator("#timeline li", has_text=expect).last.wait_for()
+        page.locator("#timeline li", has_text=worded(expect)).last.wait_for()
         page.wait_for_load_state()
         page.wait_for_function(
             f"document.querySelectorAll('#timeline li').length > {before}", timeout=5000
@@ -754,8 +798,9 @@ def refuse_action(session: Session, name: str, fields: dict, *, error: str, labe
     form = page.locator(f"#referral form.action-{name}").first
     if not run.check(form.count() == 1, f"{session.name}: no '{name}' form offered"):
         return False
+    open_form(form)
     for field_name, value in fields.items():
-        form.locator(f"[name={field_name}]").first.fill(value)
+        fill_field(form, field_name, value)
     before = page.locator("#timeline li").all_inner_texts()
     form.locator("button[type=submit]").click()
     try:
@@ -826,7 +871,28 @@ class Walkthrough:
         self.all_leads = list(self.leads.values())  # leak checks cover replaced ones too
         self.queue_of: dict[str, str] = {}
         self.assignee_of: dict[str, str] = {}
+        WORDED.clear()
+        WORDED.update(facts.get("queue_names", {}))
+        WORDED.update(facts.get("reason_labels", {}))
+        WORDED.update(
+            {
+                f"lead, {code})": f"lead, {label})"
+                for code, label in facts.get("channel_labels", {}).items()
+            }
+        )
         self.extra_sessions: list[Session] = []  # the phone pass and the gallery's
+
+    def route(self, facts: dict) -> tuple[str, str]:
+        """(queue slug, assignee's username or "nobody") from a referral page's facts, which
+        name them by slug and username ("Queue", "Assigned to") or in words ("Queue",
+        "Owner": the queue's and the person's names)."""
+        queue = facts.get("Queue", "")
+        slugs = {name: slug for slug, name in self.facts.get("queue_names", {}).items()}
+        queue = slugs.get(queue, queue)
+        person = facts.get("Assigned to", facts.get("Owner", ""))
+        usernames = {user["name"]: name for name, user in self.facts["users"].items()}
+        person = usernames.get(person, person)
+        return queue, "nobody" if person in ("", "Unassigned") else person
 
     # -- policy, as declared --------------------------------------------------------------
 
@@ -972,8 +1038,7 @@ class Walkthrough:
         lead, session = self.leads[key], self.sessions["auditor"]
         session.goto(lead.url)
         facts = detail_facts(session)["facts"]
-        self.queue_of[key] = facts.get("Queue", "")
-        self.assignee_of[key] = facts.get("Assigned to", "")
+        self.queue_of[key], self.assignee_of[key] = self.route(facts)
         self.run.log(
             f"  {lead.reference}: {facts.get('Stage', '')}, queue {self.queue_of[key]}, "
             f"assigned to {self.assignee_of[key]}"
@@ -1161,7 +1226,7 @@ class Walkthrough:
         timeline = detail_facts(session)["timeline"]
         for step in steps:
             self.run.check(
-                any(step in entry for entry in timeline),
+                any(shows(entry, step) for entry in timeline),
                 f"{session.name}: timeline of {lead.reference} lacks '{step}'",
             )
         session.shot(f"timeline-{lead.reference}")
@@ -1353,8 +1418,7 @@ class Walkthrough:
             done.append("approve review")
         # The approval queues it again, maybe for someone else: read the new assignee.
         facts = detail_facts(session)["facts"]
-        self.queue_of[key] = facts.get("Queue", self.queue_of[key])
-        self.assignee_of[key] = facts.get("Assigned to", "")
+        self.queue_of[key], self.assignee_of[key] = self.route(facts)
         self.run.log(
             f"  {lead.reference} after review: {facts.get('Stage')}, queue {self.queue_of[key]}, "
             f"assigned to {self.assignee_of[key]}"
@@ -1428,7 +1492,8 @@ class Walkthrough:
         if do_action(
             session,
             "close",
-            {"outcome": "declined", "reason_code": "lead_declined", "note": "No meeting wanted."},
+            # One choice of outcome and reason: the reasons are grouped under their outcome.
+            {"outcome_reason": "declined:lead_declined", "note": "No meeting wanted."},
             expect="Closed as declined",
             label="product-closed",
         ):
@@ -1504,6 +1569,7 @@ class Walkthrough:
         form = page.locator("#referral form.action-reroute")
         if not self.run.check(form.count() == 1, f"{username}: no 're-route' form offered"):
             return
+        open_form(form)
         offered = form.locator("select[name=queue] option").evaluate_all(
             "options => options.map(option => option.value).filter(Boolean)"
         )
@@ -1517,7 +1583,8 @@ class Walkthrough:
         page.wait_for_url(f"**/{url}")
         html = page.content()
         if not self.run.check(
-            f"<dd>{target}</dd>" in html, f"{username}: after re-routing, not in {target}"
+            self.route(detail_facts(session)["facts"])[0] == target,
+            f"{username}: after re-routing, not in {target}",
         ):
             session.shot("reroute-failed")
             return
@@ -1528,7 +1595,7 @@ class Walkthrough:
         if auditor is not None:
             html = auditor.goto(f"/{url}")
             self.run.check(
-                f"Re-routed to {target}" in html and "Walkthrough: asks" not in html,
+                shows(html, f"Re-routed to {target}") and "Walkthrough: asks" not in html,
                 f"auditor: {reference}'s timeline lacks the re-route or shows its reason",
             )
 
