@@ -15,7 +15,7 @@ REFDESK_BASE_URL ?= http://$(HOST):$(PORT)
 export REFDESK_BASE_URL
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test lint format migrations-check demo serve clean
+.PHONY: run test install install-test install-e2e e2e lint format migrations-check demo serve clean
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -33,8 +33,18 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
+$(VENV)/.installed-e2e: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[e2e]'
+	@touch $@
+
+# axe-core at the exact version and hash e2e/package-lock.json pins (npm ci: the lock or nothing).
+e2e/node_modules/.package-lock.json: e2e/package.json e2e/package-lock.json
+	npm ci --prefix e2e --no-audit --no-fund --ignore-scripts --loglevel=error
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+## make install-e2e: Playwright for Python (no browser download) and axe-core from npm
+install-e2e: $(VENV)/.installed-e2e e2e/node_modules/.package-lock.json
 
 var/secrets.env: | $(BIN)/python
 	$(BIN)/python -m refdesk.devsecrets var/secrets.env
@@ -49,6 +59,13 @@ run: install var/secrets.env
 ## make test: install what tests need and run the whole suite (DATABASE_URL selects PostgreSQL)
 test: install-test
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+## make e2e: the browser walkthrough with axe-core, desktop and phone, as CI runs it; needs
+## Debian's chromium at /usr/bin/chromium (apt-get install chromium). E2E_ARGS to change.
+E2E_ARGS ?= --referrals 30 --no-screenshots --timeout 420 --report var/e2e-report.json
+e2e: install-e2e
+	@mkdir -p var
+	$(BIN)/python e2e/walkthrough.py $(E2E_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .
