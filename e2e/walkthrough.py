@@ -530,7 +530,7 @@ class PageChecks:
         """Which state of the page: ``not found``, ``error`` (an error summary) or plain."""
         if session.status == 404:
             return "not found"
-        if 'class="error-summary' in html or 'class="errorlist' in html:
+        if 'class="error-summary' in html or 'class="error-message' in html:
             return "error"
         return ""
 
@@ -941,7 +941,9 @@ class Walkthrough:
         page, run = session.page, self.run
         path = path_of(self.links[lead.program])
         session.goto(path)
-        page.select_option("select[name=request_type]", lead.request_type)
+        # Request types are radios with hints; a program with one type shows it as text.
+        if page.locator("input[name=request_type]").count():
+            page.check(f"input[name=request_type][value={lead.request_type}]")
         page.fill("input[name=lead_given_name]", lead.given)
         page.fill("input[name=lead_family_name]", lead.family)
         page.check("input[name=lead_preferred_contact][value=phone]")
@@ -949,7 +951,7 @@ class Walkthrough:
         page.fill("input[name=lead_email]", lead.email)
         page.select_option("select[name=lead_timezone]", "America/New_York")
         if lead.program == "trial-prescreening":
-            page.select_option("select[name=answer_study_id]", "RDX-301")
+            # One study: shown as text, nothing to choose.
             page.fill("input[name=answer_age]", "58")
             page.select_option("select[name=answer_diagnosis_confirmed]", "yes")
             failing = lead.failed_markers
@@ -980,7 +982,7 @@ class Walkthrough:
         if not run.check(
             reference.count() == 1, f"referrer: {key} referral not accepted (at {page.url})"
         ):
-            errors = page.locator(".error-summary, .errorlist").all_inner_texts()
+            errors = page.locator(".error-summary, .error-message").all_inner_texts()
             run.log(f"  intake errors for {key}: {errors}")
             return
         lead.reference = reference.inner_text().strip()
@@ -1638,16 +1640,15 @@ class Walkthrough:
     # -- 8. the front door, the phone width, the gallery ----------------------------------
 
     def front_door(self, session: Session) -> None:
-        """``/``: a short page for staff and referrers (issue 10). Until it exists, a 404 there
-        (and only there) is let through, with a TODO in the output and the report."""
-        session.expected_404.add("/")
+        """``/``: a short page for staff (sign in) and referrers (how to get a link)."""
         response = session.page.goto("/")
         status = response.status if response else 0
         session.snapshot()
-        if status == 404:
-            self.run.notice("GET / is a 404 (no front door yet, issue 10): let through")
-            return
         self.run.check(status == 200, f"{session.name}: GET / gave {status}")
+        self.run.check(
+            session.page.locator("a", has_text="Sign in").count() >= 1,
+            f"{session.name}: the front door offers no sign-in",
+        )
         session.gallery(f"front-{'phone' if session.phone else 'desktop'}")
 
     def new_session(self, browser, name: str, **options) -> Session:
