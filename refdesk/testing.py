@@ -275,6 +275,21 @@ def auditor(name: str = "ines.auditor"):
     return staff(name, Role.COMPLIANCE_AUDITOR)
 
 
+def safety_officer(name: str = "sana.safety"):
+    return staff(name, Role.DRUG_SAFETY_OFFICER, "drug-safety")
+
+
+ADVERSE_EVENT_REASON = "Reports a rash and a bad side effect since the last injection."
+
+
+def adverse_event_referral(n: int = 0, *, received_at: datetime | None = None) -> Referral:
+    """A patient-support referral whose reason for contact suggests a side effect: flagged
+    ``possible_adverse_event`` and noticed to the ``drug-safety`` queue."""
+    return submit(
+        "patient-support", support(n, reason=ADVERSE_EVENT_REASON), received_at=received_at
+    )
+
+
 def detail_url(referral_or_id) -> str:
     public_id = getattr(referral_or_id, "public_id", referral_or_id)
     return reverse("desk:referral_detail", kwargs={"public_id": public_id})
@@ -308,6 +323,7 @@ PERSONAS = {
     "owner": (Role.PROGRAM_OWNER, ["clinical-ops", "medical-affairs", "patient-services"]),
     "auditor": (Role.COMPLIANCE_AUDITOR, []),
     "admin": (Role.ADMINISTRATOR, []),
+    "safety": (Role.DRUG_SAFETY_OFFICER, ["drug-safety"]),
 }
 
 

@@ -29,6 +29,10 @@ commercial rep     own teams    NEVER: patient      shown          as agent, on 
                                 visible at all
 program owner      own teams    masked              masked         assign (next available or a
                                                                    chosen member), re-route
+drug-safety        none         shown (audited),    shown          none on the referral; on
+officer                         on referrals                       its drug-safety notices:
+                                noticed to their                   acknowledge, triage
+                                team
 compliance         all (read)   masked              masked         none (read-only: audit
 auditor                                                            trail and reports)
 administrator      own teams    masked              masked         none in the desk; manages
@@ -45,6 +49,10 @@ Choosing WHO works a referral (``assign_to``) is the supervisor's call: lead wor
 (the clinical-ops coordinator included: "as agent"), take work by claim or the fair rotation,
 and could otherwise take a colleague's referral by assigning it to themselves — the claim
 guard would mean nothing. Work only ever goes to someone who may work it (``assignee_roles``).
+The drug-safety officer (pharmacovigilance) reads a referral only through a notice sent to
+their team's queue: the reporter and the reported text are what a safety case needs, so the
+lead is shown (audited). They never work the referral itself (no claim, contact or close; never
+given work by assignment) — their actions are on the notice (``notice.*`` rules).
 Masked means the value is replaced by ``MASK``; non-identifying lead fields (preferred channel,
 time zone, country, language, specialty) stay visible to everyone who may see the referral.
 """
@@ -94,6 +102,11 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "withdraw_consent": LEAD_WORKERS,
 }
 ACTIONS = tuple(ACTION_ROLES)
+
+# Roles that work drug-safety notices (``QueueNotice`` of their team's queue); nobody else sees
+# them. They read the noticed referral, lead included, and nothing else.
+NOTICE_ROLES = frozenset({Role.DRUG_SAFETY_OFFICER})
+NOTICE_ACTIONS = ("acknowledge", "triage")
 
 
 # --- facts about the user (cached on the user object for the request) -----------------------
@@ -146,6 +159,15 @@ def works_referral(user, referral) -> bool:
     teams = team_ids(user)
     if referral.queue_id is not None and referral.queue.team_id in teams:
         return True
+    return noticed_to_team(user, referral)
+
+
+@rules.predicate
+def noticed_to_team(user, referral) -> bool:
+    """A queue of one of the user's teams received a notice about the referral."""
+    if not is_staff_user(user):
+        return False
+    teams = team_ids(user)
     notice_teams = getattr(referral, "_policy_notice_team_ids", None)
     if notice_teams is None:
         notice_teams = frozenset(
@@ -155,6 +177,11 @@ def works_referral(user, referral) -> bool:
         )
         referral._policy_notice_team_ids = notice_teams
     return bool(notice_teams & teams)
+
+
+@rules.predicate
+def member_of_notice_team(user, notice) -> bool:
+    return notice is not None and member_of_queue_team(user, notice.queue)
 
 
 @rules.predicate
@@ -172,12 +199,22 @@ POLICY.add_rule("queue.view_all", has_role(*ALL_QUEUE_ROLES))
 POLICY.add_rule(
     "queue.view", has_role(*ALL_QUEUE_ROLES) | (has_role(*TEAM_QUEUE_ROLES) & member_of_queue_team)
 )
+reads_notices = has_role(*NOTICE_ROLES)
 POLICY.add_rule(
     "referral.view",
-    has_role(*ALL_QUEUE_ROLES) | (has_role(*TEAM_QUEUE_ROLES) & works_referral & lead_kind_allowed),
+    has_role(*ALL_QUEUE_ROLES)
+    | (has_role(*TEAM_QUEUE_ROLES) & works_referral & lead_kind_allowed)
+    | (reads_notices & noticed_to_team),
 )
 # Identity (name, email, phone, birth year, NPI) and answers of the lead.
-POLICY.add_rule("referral.view_lead", works_leads & works_referral & lead_kind_allowed)
+POLICY.add_rule(
+    "referral.view_lead",
+    (works_leads & works_referral & lead_kind_allowed) | (reads_notices & noticed_to_team),
+)
+# Drug-safety notices (objects: ``QueueNotice``): their team's officers only.
+POLICY.add_rule("notice.view", reads_notices & member_of_notice_team)
+for _action in NOTICE_ACTIONS:
+    POLICY.add_rule(f"notice.{_action}", reads_notices & member_of_notice_team)
 for _action, _roles in ACTION_ROLES.items():
     POLICY.add_rule(f"referral.{_action}", has_role(*_roles) & works_referral & lead_kind_allowed)
 
@@ -212,16 +249,26 @@ def referral_visibility(user) -> Q | None:
         return None
     if user.role in ALL_QUEUE_ROLES:
         return Q()
-    if user.role not in TEAM_QUEUE_ROLES:
+    if user.role not in TEAM_QUEUE_ROLES | NOTICE_ROLES:
         return None
     teams = team_ids(user)
     if not teams:
         return None
     noticed = QueueNotice.objects.filter(referral_id=OuterRef("pk"), queue__team_id__in=teams)
+    if user.role in NOTICE_ROLES:
+        return Q(Exists(noticed))
     visible = Q(queue__team_id__in=teams) | Q(Exists(noticed))
     if user.role in PATIENT_LEADS_HIDDEN_FROM:
         visible &= ~Q(lead_kind="patient")
     return visible
+
+
+def notice_visibility(user) -> Q | None:
+    """A filter on ``QueueNotice`` matching ``notice.view``; None: no notice at all."""
+    if not is_staff_user(user) or user.role not in NOTICE_ROLES:
+        return None
+    teams = team_ids(user)
+    return Q(queue__team_id__in=teams) if teams else None
 
 
 def sees_lead_in_queue(user, queue) -> bool:

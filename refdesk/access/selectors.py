@@ -18,7 +18,7 @@ from refdesk.access import policy
 from refdesk.audit.services import audit_batch, audit_record
 from refdesk.core.crypto import name_token_digest
 from refdesk.intake.models import NameToken, Referral
-from refdesk.routing.models import Queue
+from refdesk.routing.models import Queue, QueueNotice
 
 # One message for "missing" and "not yours": the difference must not leak.
 NOT_FOUND_MESSAGE = "Not found."
@@ -97,6 +97,51 @@ def queue_get_for_user(*, user, slug: str) -> Queue:
     if queue is None:
         raise Http404(NOT_FOUND_MESSAGE)
     return queue
+
+
+def notice_list_visible_to(*, user) -> QuerySet[QueueNotice]:
+    """The queue notices the user may work (``policy.notice_visibility``); empty when none."""
+    visible = policy.notice_visibility(user)
+    if visible is None:
+        return QueueNotice.objects.none()
+    return QueueNotice.objects.filter(visible)
+
+
+def notice_open_count(*, user) -> int | None:
+    """How many notices the user may work are still open; None (and no query) when they may
+    work none. One query: the teams are joined, not read first (the navigation shows it on
+    every desk page)."""
+    if not policy.is_staff_user(user) or user.role not in policy.NOTICE_ROLES:
+        return None
+    return QueueNotice.objects.filter(
+        queue__team__memberships__user_id=user.pk, closed_at__isnull=True
+    ).count()
+
+
+def notice_get_for_user(*, user, public_id: uuid.UUID | str) -> QueueNotice:
+    """The notice with this public id if the user may work it, else the same ``Http404`` as
+    an unknown or malformed id. Its queue, referral and the referral's program version are
+    loaded along (the page and the clocks need them)."""
+    try:
+        key = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(str(public_id))
+    except (TypeError, ValueError):
+        raise Http404(NOT_FOUND_MESSAGE) from None
+    notice = (
+        notice_list_visible_to(user=user)
+        .select_related(
+            "queue",
+            "queue__team",
+            "referral",
+            "referral__queue",
+            "referral__program",
+            "referral__program_version",
+        )
+        .filter(public_id=key)
+        .first()
+    )
+    if notice is None or not policy.has_perm(user, "notice.view", notice):
+        raise Http404(NOT_FOUND_MESSAGE)
+    return notice
 
 
 # --- lead data ---------------------------------------------------------------------------------

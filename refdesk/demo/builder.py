@@ -54,6 +54,7 @@ DEMO_USERS = [
         ["clinical-ops", "medical-affairs", "patient-services"],
     ),
     ("auditor", Role.COMPLIANCE_AUDITOR, "Ines", "Auditor", []),
+    ("safety", Role.DRUG_SAFETY_OFFICER, "Sana", "Safety", ["drug-safety"]),
 ]
 
 REFERRERS = {
@@ -135,6 +136,8 @@ REASONS = [
     "Reports nausea after the last injection and wants to talk to someone.",
     "Looking for transport options to infusion appointments.",
 ]
+
+ADVERSE_EVENT_REASON = REASONS[3]  # mentions a rash: the program's adverse-event terms flag it
 
 
 def demo_password(username: str) -> str:
@@ -240,12 +243,19 @@ def _ensure_referrals(
     }
     now = timezone.now()
     created = existing = 0
+    adverse_event_seeded = False
     for index in range(count):
         slug = rng.choices(DEMO_PROGRAMS, weights=[3, 4, 3])[0]
         definition = version_definition(programs[slug].active_version)
         referrer = rng.choice(referrers[slug])
         submission = _synthetic_submission(slug, definition, referrer, rng, index)
         received_at = now - timedelta(days=rng.uniform(0, 90))
+        if slug == "patient-support" and not adverse_event_seeded:
+            # The safety officer's demo: one possible adverse event received a few hours ago,
+            # its 24-hour triage window still running (the random ones are mostly overdue).
+            adverse_event_seeded = True
+            submission.answers["reason_for_contact"] = ADVERSE_EVENT_REASON
+            received_at = now - timedelta(hours=3)
         fate = rng.random()
         result = referral_submit(
             referrer=referrer,

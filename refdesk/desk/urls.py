@@ -19,4 +19,5 @@ urlpatterns = [
     path("notifications/read", views_inbox.notifications_read, name="notifications_read"),
     path("preferences", views_inbox.preferences, name="preferences"),
     path("", include("refdesk.desk.urls_referral")),
+    path("", include("refdesk.desk.urls_safety")),
 ]

@@ -229,6 +229,23 @@ class Duplicates(Model):
     )
 
 
+class Safety(Model):
+    """The clocks of drug-safety notices (possible adverse events sent to a safety queue).
+
+    Day 0 is the referral's time of receipt: the notice is due for triage ``triage_hours``
+    after it, and a serious adverse event must be reported to the authorities within
+    ``expedited_report_days`` calendar days of it (15 under ICH E2D)."""
+
+    triage_hours: PositiveInt = Field(
+        24, description="Hours from receipt (day 0) within which a notice must be triaged."
+    )
+    expedited_report_days: PositiveInt = Field(
+        15,
+        description="Calendar days from receipt (day 0) to the expedited report of a serious "
+        "adverse event.",
+    )
+
+
 class Retention(Model):
     """How long lead personal data is kept after a referral closes."""
 
@@ -279,6 +296,9 @@ class ProgramDefinition(Model):
     duplicates: Duplicates = Field(Duplicates(), description="Duplicate detection.")
     adverse_event_terms: tuple[Text, ...] = Field(
         (), description="Words that suggest a possible adverse event (term list for contains_any)."
+    )
+    safety: Safety = Field(
+        Safety(), description="Clocks of drug-safety notices (triage window, expedited report)."
     )
     retention: Retention = Field(description="Personal data retention.")
 

@@ -1,7 +1,14 @@
 from django.db import models
 
 from refdesk.core.models import BaseModel
-from refdesk.routing.choices import DecisionKind, ReviewKind, ReviewState
+from refdesk.routing.choices import (
+    AE_TRIAGE,
+    CLOSING_TRIAGE,
+    DecisionKind,
+    ReviewKind,
+    ReviewState,
+    TriageDecision,
+)
 
 
 class Queue(BaseModel):
@@ -115,7 +122,10 @@ class Review(BaseModel):
 class QueueNotice(BaseModel):
     """A copy of a referral sent to another queue for information (e.g. ``drug-safety`` for a
     possible adverse event), keeping the referral's original time of receipt, which starts
-    regulatory reporting clocks. Created by ``referral_route``; acknowledged by that team."""
+    regulatory reporting clocks (day 0). Created by ``referral_route``; worked by that team:
+    acknowledged, then triaged (``refdesk.workflow.safety``). A triage decision other than
+    "needs follow-up" closes it; it is never closed without one (a check constraint says so).
+    """
 
     referral = models.ForeignKey(
         "intake.Referral", on_delete=models.PROTECT, related_name="notices"
@@ -125,10 +135,38 @@ class QueueNotice(BaseModel):
     received_at = models.DateTimeField()  # the referral's receipt time, not the notice's
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.CharField(max_length=200, blank=True)
+    # The latest triage: a decision, who made it and when, the safety database's case id.
+    triage_decision = models.CharField(max_length=20, choices=TriageDecision.choices, blank=True)
+    triaged_at = models.DateTimeField(null=True, blank=True)
+    triaged_by = models.CharField(max_length=200, blank=True)
+    # Triages so far (a "needs follow-up" and then the final one): the version a triage
+    # checks in its conditional UPDATE, so two officers cannot both decide silently.
+    triage_count = models.PositiveSmallIntegerField(default=0)
+    case_id = models.CharField(max_length=40, blank=True)  # the safety database's id
+    # What the officer wrote with the triage: encrypted with the referral.
+    triage_note = models.ForeignKey(
+        "intake.ReferralNote", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["received_at"]
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(closed_at__isnull=True)
+                | models.Q(
+                    triage_decision__in=sorted(CLOSING_TRIAGE),
+                    triaged_at__isnull=False,
+                    acknowledged_at__isnull=False,
+                ),
+                name="notice_closed_only_by_triage",
+                violation_error_message="A notice is closed only with a triage decision.",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(triage_decision__in=sorted(AE_TRIAGE)) | ~models.Q(case_id=""),
+                name="notice_adverse_event_has_case_id",
+                violation_error_message="An adverse event needs the safety database's case id.",
+            ),
             models.UniqueConstraint(
                 fields=["referral", "queue", "reason"],
                 name="notice_once_per_reason",
@@ -140,6 +178,8 @@ class QueueNotice(BaseModel):
             models.Index(
                 fields=["queue", "acknowledged_at", "received_at"], name="notice_queue_open"
             ),
+            # The drug-safety list: a team's notices still open (WHERE closed_at IS NULL).
+            models.Index(fields=["queue", "closed_at", "received_at"], name="notice_queue_closed"),
         ]
 
     def __str__(self):

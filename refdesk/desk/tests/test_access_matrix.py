@@ -21,12 +21,12 @@ from django.core.cache import cache
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
-from refdesk.testing import make_personas, submit, trial
+from refdesk.testing import adverse_event_referral, make_personas, submit, trial
 
 pytestmark = pytest.mark.django_db
 
 ROLES = ("anonymous", "agent", "coordinator", "specialist", "reviewer", "rep", "owner",
-         "auditor", "admin")  # fmt: skip
+         "auditor", "admin", "safety")  # fmt: skip
 
 
 def expect(anonymous, staff=None, **by_role) -> dict[str, str]:
@@ -246,6 +246,46 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
         expect("login", "away"),
     ),
     ("desk:preferences", "GET", lambda w: "/desk/preferences", EVERY_STAFF),
+    # --- drug safety: the officer works the notices of the drug-safety queue -----------------
+    # The possible adverse event (patient-services queue, noticed to drug-safety): its team's
+    # agent works it, the owner and auditor read it, the safety officer reads it (never acts).
+    (
+        "desk:referral_detail",
+        "GET",
+        lambda w: f"/desk/referrals/{w['adverse'].public_id}",
+        expect("login", "404", agent="ok", owner="ok", auditor="ok", safety="ok"),
+    ),
+    (
+        "desk:referral_action",
+        "POST",
+        lambda w: f"/desk/referrals/{w['adverse'].public_id}/actions/claim",
+        expect("login", "404", agent="away"),
+    ),
+    (
+        "desk:safety_notices",
+        "GET",
+        lambda w: "/desk/safety/notices",
+        expect("login", "404", safety="ok"),
+    ),
+    (
+        "desk:safety_notice",
+        "GET",
+        lambda w: f"/desk/safety/notices/{w['notice'].public_id}",
+        expect("login", "404", safety="ok"),
+    ),
+    (
+        "desk:safety_notice_acknowledge",
+        "POST",
+        lambda w: f"/desk/safety/notices/{w['notice'].public_id}/acknowledge",
+        expect("login", "404", safety="away"),
+    ),
+    # The officer reaches the form check: no decision chosen.
+    (
+        "desk:safety_notice_triage",
+        "POST",
+        lambda w: f"/desk/safety/notices/{w['notice'].public_id}/triage",
+        expect("login", "404", safety="422"),
+    ),
 ]
 
 
@@ -287,8 +327,15 @@ def world():
 
     people = make_personas()
     referral = submit("trial-prescreening", trial(1))
+    adverse = adverse_event_referral(2)
     code = Referrer.objects.filter(source__slug="study-coordinator").first()
-    return {"people": people, "trial": referral, "code": getattr(code, "code", "x")}
+    return {
+        "people": people,
+        "trial": referral,
+        "adverse": adverse,
+        "notice": adverse.notices.get(),
+        "code": getattr(code, "code", "x"),
+    }
 
 
 def outcome(response) -> str:
