@@ -135,6 +135,8 @@ def notice_get_for_user(*, user, public_id: uuid.UUID | str) -> QueueNotice:
             "referral__queue",
             "referral__program",
             "referral__program_version",
+            "referral__referrer",
+            "referral__source",
         )
         .filter(public_id=key)
         .first()

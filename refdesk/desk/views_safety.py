@@ -47,17 +47,21 @@ from refdesk.workflow.safety import (
 
 CLOSED_SHOWN = 100  # the closed list shows the most recent ones; the audit trail has them all
 
-# Hints under each triage choice (GOV.UK radios with hints).
-DECISION_HINTS = {
-    TriageDecision.NOT_AE: "Nothing in the report is an adverse event. Closes the notice.",
-    TriageDecision.AE_NON_SERIOUS: "An adverse event that is not serious. Needs the case id. "
-    "Closes the notice.",
-    TriageDecision.AE_SERIOUS: "Death, life-threatening, hospitalisation, disability, birth "
-    "defect or medically important. Needs the case id; the expedited report is due within "
-    "the program's calendar days of day 0. Closes the notice.",
-    TriageDecision.NEEDS_FOLLOW_UP: "More information is needed before deciding. The notice "
-    "stays open for another triage.",
-}
+
+def decision_hints(clocks: NoticeClocks) -> dict[str, str]:
+    """Hints under each triage choice (GOV.UK radios with hints)."""
+    return {
+        TriageDecision.NOT_AE: "Nothing in the report is an adverse event. Closes the notice.",
+        TriageDecision.AE_NON_SERIOUS: "An adverse event that is not serious. Needs the case "
+        "id. Closes the notice.",
+        TriageDecision.AE_SERIOUS: "Death, life-threatening, hospitalisation, disability, birth "
+        "defect or medically important. Needs the case id; the expedited report is due "
+        f"{clocks.expedited_report_days} calendar days after day 0. Closes the notice.",
+        TriageDecision.NEEDS_FOLLOW_UP: "More information is needed before deciding. The "
+        "notice stays open for another triage.",
+    }
+
+
 FIELD_IDS = {"decision": f"decision-{TriageDecision.NOT_AE}", "case_id": "case-id", "note": "note"}
 
 
@@ -214,6 +218,7 @@ def _page_context(request, notice: QueueNotice, **extra) -> dict:
         raise _not_found()
     now = timezone.now()
     row = _row(notice, now)
+    hints = decision_hints(row.clocks)
     typed = extra.pop("typed", None) or {
         "decision": "",
         "case_id": notice.case_id,
@@ -243,9 +248,15 @@ def _page_context(request, notice: QueueNotice, **extra) -> dict:
         "decision_label": (
             TriageDecision(notice.triage_decision).label if notice.triage_decision else ""
         ),
-        "decisions": [
-            (choice.value, choice.label, DECISION_HINTS[choice]) for choice in TriageDecision
-        ],
+        "decisions": [(choice.value, choice.label, hints[choice]) for choice in TriageDecision],
+        "reporter": {
+            "name": referral.referrer.name,
+            "organization": referral.referrer.organization,
+            "email": referral.referrer.email,
+            "source": definition.sources[referral.source.slug].label
+            if referral.source.slug in definition.sources
+            else referral.source.slug,
+        },
         "ae_decisions": sorted(AE_TRIAGE),
         "case_id_max": CASE_ID_MAX,
         "typed": typed,

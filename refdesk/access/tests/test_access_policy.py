@@ -27,7 +27,16 @@ from refdesk.audit.models import AuditEvent
 from refdesk.core.crypto import name_query_words
 from refdesk.intake.models import Referral
 from refdesk.routing.models import Queue
-from refdesk.testing import education, make_personas, staff, submit, support, trial
+from refdesk.testing import (
+    PERSONAS,
+    adverse_event_referral,
+    education,
+    make_personas,
+    staff,
+    submit,
+    support,
+    trial,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -186,6 +195,8 @@ ACTIONS_BY_PERSONA = {
     "owner": ("trial", {"assign", "assign_to", "reroute"}),
     "auditor": ("trial", set()),
     "admin": ("trial", set()),
+    # Reads the possible adverse event (and its lead), never works the referral itself.
+    "safety": ("adverse", set()),
 }
 
 
@@ -193,7 +204,23 @@ ACTIONS_BY_PERSONA = {
 def test_each_role_may_take_exactly_the_actions_of_the_policy_table(world, persona):
     people, referrals = world
     which, expected = ACTIONS_BY_PERSONA[persona]
-    assert policy.allowed_actions(people[persona], referrals[which]) == expected
+    referral = adverse_event_referral(8) if which == "adverse" else referrals[which]
+    if which == "adverse":  # the officer sees it: the empty set is not just "not visible"
+        assert policy.has_perm(people[persona], "referral.view", referral)
+    assert policy.allowed_actions(people[persona], referral) == expected
+
+
+@pytest.mark.parametrize("persona", sorted(PERSONAS))
+def test_only_the_safety_officer_may_work_drug_safety_notices(world, persona):
+    people, _ = world
+    notice = adverse_event_referral(7).notices.get()
+    allowed = {
+        rule
+        for rule in ("notice.view", *(f"notice.{a}" for a in policy.NOTICE_ACTIONS))
+        if policy.has_perm(people[persona], rule, notice)
+    }
+    expected = {"notice.view", "notice.acknowledge", "notice.triage"}
+    assert allowed == (expected if persona == "safety" else set())
 
 
 def test_no_action_on_a_referral_of_another_team(world):

@@ -3,7 +3,9 @@
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
+from refdesk.access.selectors import notice_list_visible_to
 from refdesk.accounts.choices import Role
 from refdesk.accounts.models import User
 from refdesk.audit.models import AuditEvent
@@ -12,6 +14,7 @@ from refdesk.consent.models import ConsentRecord
 from refdesk.intake.models import Referral
 from refdesk.programs.models import ProgramVersion
 from refdesk.referrers.models import Referrer
+from refdesk.workflow.safety import notice_clocks
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +66,14 @@ def test_the_demo_leads_can_be_found_by_name(client):
     client.force_login(agent)
     page = client.post(reverse("desk:search"), {"q": query}).content.decode()
     assert f"/desk/referrals/{referral.public_id}" in page
+
+
+def test_demo_gives_the_safety_officer_a_possible_adverse_event_to_triage():
+    call_command("demo", "--referrals", "40")
+    safety = User.objects.get(username="safety")
+    assert safety.role == Role.DRUG_SAFETY_OFFICER
+    assert list(safety.memberships.values_list("team__slug", flat=True)) == ["drug-safety"]
+    notices = list(notice_list_visible_to(user=safety).filter(closed_at__isnull=True))
+    assert notices, "the demo holds no possible adverse event"
+    now = timezone.now()
+    assert any(not notice_clocks(notice).triage_overdue(now) for notice in notices)

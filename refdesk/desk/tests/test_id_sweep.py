@@ -28,6 +28,7 @@ from refdesk.testing import (
     login,
     owner,
     reviewer,
+    safety_officer,
     staff,
     submit,
     support,
@@ -84,6 +85,8 @@ SWEEPERS = {
     # ``assign_to`` in their own team, so the sweep also tries it with a permitted role.
     "agent": lambda: agent(),
     "supervisor": lambda: staff("pat.owner", Role.PROGRAM_OWNER, "patient-services"),
+    # The drug-safety officer reads only referrals noticed to drug-safety: none of these.
+    "safety": lambda: safety_officer(),
 }
 
 
