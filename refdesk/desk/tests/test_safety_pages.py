@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection
+from django.db import connection, connections
 from django.template import Context, Template
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from refdesk.access.selectors import PATIENT_DATA_VIEWED
@@ -28,6 +30,7 @@ from refdesk.testing import (
     submit,
     support,
 )
+from refdesk.workflow.safety import notice_acknowledge
 
 pytestmark = pytest.mark.django_db
 
@@ -182,8 +185,6 @@ def test_a_second_acknowledgement_is_refused_naming_who_acknowledged(
     client, officer, notice, frozen
 ):
     colleague = staff("sam.safety", Role.DRUG_SAFETY_OFFICER, "drug-safety")
-    from refdesk.workflow.safety import notice_acknowledge
-
     notice_acknowledge(notice=notice, user=colleague)
     response = client.post(notice_url(notice, "acknowledge"))
     assert response.status_code == 409
@@ -257,3 +258,31 @@ def test_the_officer_opens_the_noticed_referral_read_only(client, officer, notic
     assert claimed.status_code == 404
     plain = submit("patient-support", support(4))
     assert client.get(f"/desk/referrals/{plain.public_id}").status_code == 404
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite serialises writers; the race needs PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True)
+def test_two_officers_acknowledging_at_the_same_moment_one_wins_one_is_told():
+    notice = adverse_event_referral(1).notices.get()
+    officers = [safety_officer(), staff("sam.safety", Role.DRUG_SAFETY_OFFICER, "drug-safety")]
+    barrier = threading.Barrier(len(officers))
+    statuses: list[int] = []
+
+    def acknowledge(user):
+        try:
+            client = Client()
+            client.force_login(user)
+            barrier.wait()
+            statuses.append(client.post(notice_url(notice, "acknowledge")).status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=acknowledge, args=(user,)) for user in officers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [302, 409]
+    assert AuditEvent.objects.filter(action="notice.acknowledged").count() == 1
