@@ -42,6 +42,7 @@ from refdesk.workflow.safety import (
     NoticeClocks,
     notice_acknowledge,
     notice_clocks,
+    notice_state,
     notice_triage,
 )
 
@@ -92,17 +93,6 @@ def _countdown(due: datetime, now: datetime) -> str:
     if now > due:
         return f"overdue by {_duration(now - due)}"
     return f"due in {_duration(due - now)}"
-
-
-def notice_state(notice: QueueNotice) -> str:
-    """The notice's state in words (never a code)."""
-    if notice.closed_at is not None:
-        return f"Closed: {TriageDecision(notice.triage_decision).label}"
-    if notice.triage_decision == TriageDecision.NEEDS_FOLLOW_UP:
-        return "Needs follow-up"
-    if notice.acknowledged_at is not None:
-        return "Acknowledged, awaiting triage"
-    return "New"
 
 
 def _person(label: str) -> str:

@@ -89,8 +89,15 @@ def notice_clocks(notice: QueueNotice) -> NoticeClocks:
     )
 
 
-def notice_is_open(notice: QueueNotice) -> bool:
-    return notice.closed_at is None
+def notice_state(notice: QueueNotice) -> str:
+    """The notice's state in words for pages (never a code)."""
+    if notice.closed_at is not None:
+        return f"Closed: {TriageDecision(notice.triage_decision).label}"
+    if notice.triage_decision == TriageDecision.NEEDS_FOLLOW_UP:
+        return "Needs follow-up"
+    if notice.acknowledged_at is not None:
+        return "Acknowledged, awaiting triage"
+    return "New"
 
 
 # --- validation ----------------------------------------------------------------------------------

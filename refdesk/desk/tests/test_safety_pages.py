@@ -286,3 +286,12 @@ def test_two_officers_acknowledging_at_the_same_moment_one_wins_one_is_told():
         thread.join()
     assert sorted(statuses) == [302, 409]
     assert AuditEvent.objects.filter(action="notice.acknowledged").count() == 1
+
+
+def test_the_referral_page_hook_links_the_notice_for_the_officer_only(notice):
+    template = Template("{% include 'desk/_safety_notice_link.html' %}")
+    people = make_personas()
+    html = template.render(Context({"user": people["safety"], "notice": notice}))
+    assert f"/desk/safety/notices/{notice.public_id}" in html and "(New)" in html
+    for persona in ("agent", "owner", "auditor"):
+        assert template.render(Context({"user": people[persona], "notice": notice})).strip() == ""
