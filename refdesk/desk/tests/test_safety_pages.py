@@ -24,6 +24,8 @@ from refdesk.audit.models import AuditEvent
 from refdesk.routing.models import QueueNotice
 from refdesk.testing import (
     adverse_event_referral,
+    apply_demo_programs,
+    demo_programs_present,
     make_personas,
     safety_officer,
     staff,
@@ -267,6 +269,8 @@ def test_the_officer_opens_the_noticed_referral_read_only(client, officer, notic
 )
 @pytest.mark.django_db(transaction=True)
 def test_two_officers_acknowledging_at_the_same_moment_one_wins_one_is_told():
+    if not demo_programs_present():  # a transactional test before this one flushed them
+        apply_demo_programs()
     notice = adverse_event_referral(1).notices.get()
     officers = [safety_officer(), staff("sam.safety", Role.DRUG_SAFETY_OFFICER, "drug-safety")]
     barrier = threading.Barrier(len(officers))
