@@ -23,7 +23,7 @@ from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage, reason_labe
 from refdesk.intake.labels import CHANNEL_LABELS
 from refdesk.intake.models import Referral
 from refdesk.intake.notes import notes_by_id
-from refdesk.routing.choices import ReviewKind
+from refdesk.routing.choices import ReviewKind, TriageDecision
 from refdesk.routing.models import Queue
 from refdesk.workflow.contact import OUTCOME_LABELS, PARTY_LABELS
 
@@ -52,6 +52,8 @@ WORDS: dict[str, str] = {
     "review.approved": "{kind} approved",
     "review.rejected": "{kind} rejected",
     "notice.sent": "Notice sent to {queue}",
+    "notice.acknowledged": "Drug-safety notice acknowledged ({queue})",
+    "notice.triaged": "Drug-safety triage: {decision}",
 }
 # Changes whose values are codes or staff names, safe to print for every role.
 SAFE_FIELDS = frozenset(
@@ -66,6 +68,7 @@ SAFE_FIELDS = frozenset(
         "channel",
         "party",
         "duplicate",
+        "decision",
         "rule",
         "version",
     }
@@ -99,6 +102,10 @@ NON_PATIENT_FIELDS = SAFE_FIELDS | {
     "expires_at",
     "withdrawn_purposes",
     "withdrawn_channels",
+    "notice",
+    "acknowledged_at",
+    "case_id",
+    "closed",
 }
 
 
@@ -121,6 +128,7 @@ _CODE_WORDS = {
     "channel": CHANNEL_LABELS,
     "party": {"lead": "lead", "referrer": "referrer"},
     "kind": dict(ReviewKind.choices),
+    "decision": dict(TriageDecision.choices),
 }
 _CONTACT_OUTCOMES = {key: value.lower() for key, value in OUTCOME_LABELS.items()}
 assert set(PARTY_LABELS) == set(_CODE_WORDS["party"])

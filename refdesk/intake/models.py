@@ -204,6 +204,7 @@ class NoteKind(models.TextChoices):
     ANSWERS = "answers", "Answers changed"
     REVIEW = "review", "Review decision"
     CONSENT = "consent", "Consent"
+    SAFETY_TRIAGE = "safety_triage", "Drug-safety triage"
 
 
 class ReferralNote(BaseModel):

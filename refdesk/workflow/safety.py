@@ -38,16 +38,15 @@ from refdesk.accounts.models import User
 from refdesk.audit.services import actor_label, audit_batch, audit_record
 from refdesk.core import sql
 from refdesk.core.errors import Conflict, NotFound, ValidationFailed
-from refdesk.intake.models import Referral
+from refdesk.intake.models import NoteKind, Referral
 from refdesk.intake.notes import NOTE_MAX, note_changes, note_write
 from refdesk.programs.schema import Safety
 from refdesk.programs.selectors import version_definition
 from refdesk.routing.choices import AE_TRIAGE, CLOSING_TRIAGE, TriageDecision
 from refdesk.routing.models import QueueNotice
 
-# The kind of the staff note written with a triage. Not yet a ``NoteKind`` member (intake's
-# models belong to another change); the column takes any short code.
-SAFETY_NOTE_KIND = "safety_triage"
+# The kind of the staff note written with a triage.
+SAFETY_NOTE_KIND = NoteKind.SAFETY_TRIAGE
 
 CASE_ID_MAX = 40
 # A safety database's case id: letters, digits and - _ . / : (e.g. "AE-2026-000123"), no spaces,

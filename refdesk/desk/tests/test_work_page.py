@@ -260,3 +260,24 @@ def test_with_nothing_to_do_the_page_says_why(client, claimed):
     login(client, user).post(action_url(referral, "qualify"))
     page = client.get(detail_url(referral)).content.decode()
     assert "This referral is closed: there is nothing left to do." in page
+
+
+def test_the_officer_follows_the_notice_from_the_referral_page_and_its_triage_reads_in_words(
+    client,
+):
+    from refdesk.routing.models import QueueNotice
+    from refdesk.testing import adverse_event_referral, agent, safety_officer
+    from refdesk.workflow.safety import notice_triage
+
+    agent()
+    officer = safety_officer()
+    referral = adverse_event_referral(1)
+    notice = QueueNotice.objects.get(referral=referral, queue__slug="drug-safety")
+    page = login(client, officer).get(detail_url(referral)).content.decode()
+    assert f"/desk/safety/notices/{notice.public_id}" in page
+    notice_triage(notice=notice, user=officer, decision="ae_serious", case_id="PV-2026-0042")
+    page = client.get(detail_url(referral)).content.decode()
+    activity = page.split('class="ref-activity"')[1]
+    assert "Drug-safety triage: Adverse event, serious" in activity
+    assert "Drug-safety notice acknowledged" in activity
+    assert "lead details changed" not in activity.lower()
