@@ -1257,6 +1257,8 @@ class Walkthrough:
             done.append("filter queue")
         if self.search_by_email(session, lead, found=True):
             done.append("search by email")
+        if self.search_by_email(session, lead, found=True, by_name=True):
+            done.append("search by part of the name")
         if not open_referral(session, queue, lead.reference):
             return
         if do_action(
@@ -1358,11 +1360,15 @@ class Walkthrough:
             "size=25" in page.url, f"{session.name}: the filter form changed the page size"
         )
 
-    def search_by_email(self, session: Session, lead: Lead, *, found: bool) -> bool:
-        """The search box with the lead's email: only patient-data roles may find by it."""
+    def search_by_email(
+        self, session: Session, lead: Lead, *, found: bool, by_name: bool = False
+    ) -> bool:
+        """The search box with the lead's email — or part of each word of the lead's name,
+        lower-cased (``by_name``): only roles that may see the lead may find it."""
         page = session.page
         session.goto("/desk/")
-        page.fill("#desk-search-q", lead.email)
+        query = f"{lead.given[:3].lower()} {lead.family[:4].lower()}" if by_name else lead.email
+        page.fill("#desk-search-q", query)
         page.locator("form.desk-search button[type=submit]").click()
         page.wait_for_url("**/desk/search")
         # Not kept for the leak scan: the form shows the email the user typed, which is no
@@ -1373,18 +1379,20 @@ class Walkthrough:
             f"{session.name}: search by email shows {lead.reference}'s name",
         )
         hits = page.locator("table.results a", has_text=lead.reference).count()
+        how = "name" if by_name else "email"
         return self.run.check(
             hits == (1 if found else 0),
-            f"{session.name}: search by {lead.reference}'s email found {hits}, policy says "
+            f"{session.name}: search by {lead.reference}'s {how} found {hits}, policy says "
             f"{1 if found else 0}",
         )
 
     def search_refused(self) -> None:
-        """Roles that may not see patient data find nothing by a patient's email."""
+        """Roles that may not see patient data find nothing by a patient's email or name."""
         lead = self.leads["trial"]
         for username, session in self.sessions.items():
             if self.results[username].login_ok and not self.patient_identity_allowed(username):
                 self.search_by_email(session, lead, found=False)
+                self.search_by_email(session, lead, found=False, by_name=True)
 
     def reject_question(self) -> None:
         lead, key = self.leads["rejected"], "rejected"
@@ -1721,18 +1729,68 @@ class Walkthrough:
         self.safety_notice()
 
     def safety_notice(self) -> None:
-        """The first notice in the drug-safety queue, as the role that works it (if any)."""
-        for username, result in self.results.items():
-            if "safety" not in result.role or not result.login_ok or not result.queues_seen:
-                continue
-            session = self.sessions[username]
-            queues = result.queues_seen
-            session.goto(f"/desk/queues/{'drug-safety' if 'drug-safety' in queues else queues[0]}")
-            link = session.page.locator("a[href^='/desk/referrals/']").first
-            if link.count():
-                session.goto(link.get_attribute("href"))
-                session.gallery("safety-notice")
+        """The drug-safety officer works the demo's possible adverse event: the notice list
+        (open notices, triage due soonest first), the notice page (day 0, the triage window,
+        the flagged text), a triage without a decision refused with its error summary first,
+        then acknowledge, triage as a serious adverse event with the safety database's case
+        id, and the notice closed, listed among the closed ones with its case id."""
+        username = next(
+            (name for name, result in self.results.items() if "safety" in result.role), None
+        )
+        if not self.run.check(username is not None, "no drug-safety officer among the logins"):
             return
+        result = self.results[username]
+        if not self.run.check(result.login_ok, f"{username}: could not sign in"):
+            return
+        session, done = self.sessions[username], result.actions
+        page = session.page
+        session.goto("/desk/safety/notices")
+        link = page.locator("a[href^='/desk/safety/notices/']").first
+        if not self.run.check(link.count() == 1, f"{username}: no open drug-safety notice listed"):
+            return
+        notice_url = link.get_attribute("href")
+        session.goto(notice_url)
+        session.gallery("safety-notice")
+        html = page.content()
+        self.run.check("Triage due" in html or "triage" in html.lower(), f"{username}: no clock")
+        triage = page.locator("form[action$='/triage']")
+        triage.locator("input[name=case_id]").fill("PV-E2E-0001")
+        triage.locator("button[type=submit]").click()
+        page.wait_for_load_state()
+        session.snapshot()
+        focused = page.evaluate("document.activeElement && document.activeElement.id")
+        if self.run.check(
+            page.locator(".error-summary").count() == 1
+            and page.title().startswith("Error:")
+            and page.locator("input[name=case_id]").input_value() == "PV-E2E-0001",
+            f"{username}: a triage without a decision showed no error, or lost the case id",
+        ):
+            done.append("refused triage keeps the case id")
+        self.run.check(focused == "error-summary", f"{username}: the error summary has no focus")
+        page.locator("form[action$='/acknowledge'] button[type=submit]").click()
+        page.wait_for_load_state()
+        session.snapshot()
+        if self.run.check(
+            page.get_by_text("acknowledged", exact=False).count() >= 1,
+            f"{username}: no confirmation of the acknowledgement",
+        ):
+            done.append("acknowledge notice")
+        triage = page.locator("form[action$='/triage']")
+        triage.locator("input[name=decision][value=ae_serious]").check()
+        triage.locator("input[name=case_id]").fill("PV-E2E-0001")
+        triage.locator("button[type=submit]").click()
+        page.wait_for_load_state()
+        session.snapshot()
+        if self.run.check(
+            page.locator(".safety-closed").count() == 1,
+            f"{username}: the notice is not closed after a serious-AE triage",
+        ):
+            done.append("triage serious AE with case id")
+        session.goto("/desk/safety/notices?show=closed")
+        self.run.check(
+            page.locator("td", has_text="PV-E2E-0001").count() == 1,
+            f"{username}: the closed notice is not listed with its case id",
+        )
 
     def close(self) -> None:
         for session in [*self.sessions.values(), self.referrer, *self.extra_sessions]:
