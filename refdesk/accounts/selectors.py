@@ -16,7 +16,10 @@ def user_timezone(user: User) -> zoneinfo.ZoneInfo:
     """The zone the console shows this user's times in: their own setting, else their first
     team's (where their SLAs run), else the staff default. Never UTC by accident."""
     name = getattr(user, "timezone", "") or ""
-    if not name and getattr(user, "pk", None):
+    if not name:
+        # Loaded with the request's user by StaffAuthenticationBackend (no query).
+        name = getattr(user, "_first_team_timezone", "") or ""
+    if not name and getattr(user, "pk", None) and not hasattr(user, "_first_team_timezone"):
         name = (
             Team.objects.filter(memberships__user=user)
             .order_by("slug")
