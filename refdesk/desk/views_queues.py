@@ -178,6 +178,12 @@ def _rows(*, user, referrals, queues: dict, now, menus: Menus | None = None) -> 
                 "sla_text": qs.sla_text(referral, now=now),
                 "detail_url": _detail_url(referral),
                 "claimable": claimable,
+                "claim_url": reverse(
+                    "desk:queue_claim",
+                    kwargs={"slug": queue.slug, "public_id": referral.public_id},
+                )
+                if claimable
+                else "",
             }
         )
     return rows
