@@ -8,6 +8,7 @@ lists as one UNION ALL cost one. Each arm yields (kind, a, b, c, d) text columns
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from django.db.models import CharField, F, Q, QuerySet, Value
@@ -88,15 +89,16 @@ def page_menus(*, user, page: str, team_id: int | None, queues: bool) -> Menus:
         arms.append(_arm(Queue.objects.all(), "queue", F("slug"), F("name")))
     menus = Menus()
     sources = {}
+    # UUIDs come back as text in each database's spelling (SQLite: bare hex): normalised.
     for kind, a, b, c, d in arms[0].union(*arms[1:], all=True).order_by():
         if kind == "source":
             sources.setdefault(a, b)  # one slug may serve several programs
         elif kind == "saved":
-            menus.saved.append({"public_id": a, "name": b, "query": c})
+            menus.saved.append({"public_id": str(uuid.UUID(a)), "name": b, "query": c})
         elif kind == "version":
             menus.versions.append((int(a), b))
         elif kind == "member":
-            menus.members.append((a, f"{b} {c}".strip() or d))
+            menus.members.append((str(uuid.UUID(a)), f"{b} {c}".strip() or d))
         elif kind == "queue":
             menus.queues.append((a, b))
     menus.sources = sorted(sources.items(), key=lambda item: item[1].lower())
