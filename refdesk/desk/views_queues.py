@@ -412,7 +412,9 @@ def queue_claim(request, slug: str, public_id):
         [row] = _rows(user=request.user, referrals=[referral], queues={queue.pk: queue}, now=now)
         context = {
             "row": row,
-            "queue": queue,
+            # The row as its page lays it out: My work has a queue column and no checkboxes.
+            "queue": None if back else queue,
+            "bulk_actions": [] if back else bulk_actions_for(request.user),
             "row_error": error,
             "filters_query": request.POST.get("query", ""),
             "page_key": MY_WORK if back else queue.slug,

@@ -505,3 +505,21 @@ def test_every_list_page_runs_at_most_8_queries(
     assert response.status_code == 200 and references(response)
     statements = [q for q in captured.captured_queries if not TRANSACTION_CONTROL.match(q["sql"])]
     assert len(statements) <= 8, [q["sql"][:80] for q in statements]
+
+
+def test_claim_over_htmx_from_my_work_answers_with_a_my_work_row(client, people, frozen):
+    [referral] = trials(1)
+    client = logged_in(client, people["coordinator"])
+    queue_row = client.post(
+        f"{QUEUE_URL}/referrals/{referral.public_id}/claim", headers={"HX-Request": "true"}
+    ).content.decode()
+    assert 'data-label="Queue"' not in queue_row and 'name="referrals"' in queue_row
+    [other] = trials(1, start=2)
+    work_row = client.post(
+        f"{QUEUE_URL}/referrals/{other.public_id}/claim",
+        {"back": "my-work"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert 'data-label="Queue"' in work_row and 'name="referrals"' not in work_row
+    plain = client.post(f"{QUEUE_URL}/referrals/{other.public_id}/claim", {"back": "my-work"})
+    assert plain["Location"] == "/desk/work"
