@@ -219,7 +219,9 @@ def _sort_links(values: dict, filters: dict, sorts: tuple[str, ...]) -> dict:
     return links
 
 
-def _list_context(request, *, values: dict, form, page, next_cursor, cursor, sorts) -> dict:
+def _list_context(
+    request, *, values: dict, form, page, next_cursor, cursor, sorts, not_filters=("sort", "size")
+) -> dict:
     filters = {key: request.GET[key] for key in FILTER_KEYS if request.GET.get(key)}
     return {
         "form": form,
@@ -228,7 +230,7 @@ def _list_context(request, *, values: dict, form, page, next_cursor, cursor, sor
         "first_page": cursor is None,
         "sort_links": _sort_links(values, filters, sorts),
         "viewer_tz": user_timezone(request.user),
-        "filtered": any(key in filters for key in FILTER_KEYS if key not in ("sort", "size")),
+        "filtered": any(key in filters for key in FILTER_KEYS if key not in not_filters),
     }
 
 
@@ -362,6 +364,7 @@ def my_work(request):
         next_cursor=next_cursor,
         cursor=cursor,
         sorts=MY_WORK_SORTS,
+        not_filters=("sort", "size", "assignee"),  # the tabs
     )
     context.update(
         page_key=MY_WORK,

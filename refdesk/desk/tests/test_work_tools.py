@@ -207,6 +207,13 @@ def test_my_work_lists_only_my_open_referrals_due_soonest_first(client, people, 
     assert "Nothing is assigned to you" in owner_page.content.decode()
 
 
+def test_my_work_empty_tabs_say_what_to_do(client, people):
+    client = logged_in(client, people["coordinator"])
+    assert "Press Next referral" in client.get("/desk/work").content.decode()
+    unassigned = client.get("/desk/work", {"assignee": "unassigned"}).content.decode()
+    assert "No unassigned work in your queues" in unassigned
+
+
 def test_my_work_for_someone_in_no_team_says_what_to_do(client, people):
     page = logged_in(client, people["auditor"]).get("/desk/work").content.decode()
     assert "You work no queue yet" in page
