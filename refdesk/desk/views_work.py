@@ -177,8 +177,9 @@ def saved_filter_remove(request, public_id):
 
 
 class BulkForm(forms.Form):
+    """The action bar (the selected referrals are read apart: each is looked up on its own)."""
+
     action = forms.ChoiceField(choices=[])
-    referrals = forms.MultipleChoiceField(choices=[], required=True)
     assignee = forms.CharField(required=False)
     target = forms.CharField(required=False)
     reason = forms.CharField(required=False, max_length=2000)
@@ -186,8 +187,6 @@ class BulkForm(forms.Form):
     def __init__(self, data, *, actions):
         super().__init__(data)
         self.fields["action"].choices = actions
-        # Any UUID-looking value; each one is then looked up for this user (or "not found").
-        self.fields["referrals"].valid_value = lambda value: True
 
 
 def _parse_ids(values) -> list:
@@ -216,14 +215,11 @@ def queue_bulk(request, slug: str):
     )
     form = BulkForm(request.POST, actions=actions)
     query = request.POST.get("query", "")
-    if not form.is_valid():
-        if "referrals" in form.errors:
-            problem = "Select at least one referral."
-        else:
-            problem = "Choose an action you may take."
+    ids = _parse_ids(request.POST.getlist("referrals"))
+    if not form.is_valid() or not ids:
+        problem = "Choose an action you may take." if ids else "Select at least one referral."
         messages.error(request, f"Nothing was done: {problem}")
         return HttpResponseRedirect(back_to_list(queue, query))
-    ids = _parse_ids(request.POST.getlist("referrals"))
     if len(ids) > BULK_MAX:
         messages.error(request, f"Nothing was done: select at most {BULK_MAX} referrals at a time.")
         return HttpResponseRedirect(back_to_list(queue, query))

@@ -395,6 +395,8 @@ def test_bulk_is_capped(client, people, frozen):
         follow=True,
     )  # fmt: skip
     assert f"at most {views_work.BULK_MAX}" in response.content.decode()
+    empty = client.post(f"{QUEUE_URL}/bulk", {"action": "assign_to"}, follow=True)
+    assert "Select at least one referral" in empty.content.decode()
 
 
 def test_bulk_reroute_needs_a_reason_and_goes_through_the_service(client, people, frozen):
