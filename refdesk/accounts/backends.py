@@ -2,9 +2,8 @@
 signed-in user with what every staff request asks about them, in the same query.
 
 Every desk page needs the user's teams (``access.policy.team_ids``: which queues and referrals
-they may see), whether they hold a TOTP authenticator (``RequireMFAMiddleware``) and, when they
-chose no time zone, their first team's (``accounts.selectors.user_timezone``). Loaded apart,
-those are three more queries on every page; as subqueries of the user's row they cost none
+they may see) and whether they hold a TOTP authenticator (``RequireMFAMiddleware``). Loaded
+apart, those are two more queries on every page; as subqueries of the user's row they cost none
 (bench/desk_queue.py: the queue page went from 14 queries to 8 with this and the one-statement
 page). They are read once per request: the user object lives as long as the request.
 """
@@ -16,12 +15,11 @@ from allauth.mfa.models import Authenticator
 from django.db.models import CharField, Exists, OuterRef, StringAgg, Subquery, Value
 from django.db.models.functions import Cast
 
-from refdesk.accounts.models import Team, TeamMembership, User
+from refdesk.accounts.models import TeamMembership, User
 
 # Attributes set on the loaded user; their readers fall back to a query when absent.
 TEAM_IDS_ATTR = "_policy_team_ids"  # refdesk.access.policy.team_ids
 HAS_TOTP_ATTR = "_has_totp"  # refdesk.accounts.middleware.RequireMFAMiddleware
-FIRST_TEAM_TIMEZONE_ATTR = "_first_team_timezone"  # refdesk.accounts.selectors.user_timezone
 
 
 def user_with_request_facts(user_id) -> User | None:
@@ -33,18 +31,12 @@ def user_with_request_facts(user_id) -> User | None:
         .annotate(ids=StringAgg(Cast("team_id", CharField()), delimiter=Value(",")))
         .values("ids")
     )
-    first_zone = (
-        Team.objects.filter(memberships__user_id=OuterRef("pk"))
-        .order_by("slug")
-        .values("timezone")[:1]
-    )
     totp = Authenticator.objects.filter(user_id=OuterRef("pk"), type=Authenticator.Type.TOTP)
     user = (
         User._default_manager.filter(pk=user_id)
         .annotate(
             request_team_ids=Subquery(teams),
             request_has_totp=Exists(totp),
-            request_first_zone=Subquery(first_zone),
         )
         .first()
     )
@@ -53,7 +45,6 @@ def user_with_request_facts(user_id) -> User | None:
     ids = user.request_team_ids or ""
     setattr(user, TEAM_IDS_ATTR, frozenset(int(part) for part in ids.split(",") if part))
     setattr(user, HAS_TOTP_ATTR, bool(user.request_has_totp))
-    setattr(user, FIRST_TEAM_TIMEZONE_ATTR, user.request_first_zone or "")
     return user
 
 

@@ -17,6 +17,7 @@ from refdesk.accounts.auth_audit import SESSION_END_ATTR
 from refdesk.accounts.backends import HAS_TOTP_ATTR
 from refdesk.accounts.mfa import has_authenticator
 from refdesk.accounts.models import User
+from refdesk.accounts.selectors import user_timezone
 
 LAST_SEEN_KEY = "refdesk.last_seen"
 TOUCH_INTERVAL_SECONDS = 60
@@ -113,3 +114,22 @@ def _has_totp(user) -> bool:
     # Loaded with the user by StaffAuthenticationBackend (no query); else asked now.
     known = getattr(user, HAS_TOTP_ATTR, None)
     return has_authenticator(user) if known is None else known
+
+
+class UserTimezoneMiddleware:
+    """Shows a signed-in user's times in their zone: activates ``user_timezone`` for the
+    request (templates' ``date`` filter and ``localtime`` follow it). No query: the user is
+    already loaded. Anonymous requests keep the default zone (UTC)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            timezone.activate(user_timezone(user))
+            try:
+                return self.get_response(request)
+            finally:
+                timezone.deactivate()
+        return self.get_response(request)

@@ -7,6 +7,8 @@ from django.db import transaction
 from refdesk.accounts.choices import Role
 from refdesk.accounts.models import Team, TeamMembership, User
 from refdesk.audit.services import Actor, audit_record
+from refdesk.core.errors import ApplicationError
+from refdesk.core.timezones import is_choosable
 
 
 @transaction.atomic
@@ -191,3 +193,25 @@ def user_deletion_record(*, user: User, actor: Actor, via: str) -> None:
         changes={field: (value, None) for field, value in user_access_snapshot(user).items()},
         reason=via,
     )
+
+
+@transaction.atomic
+def user_timezone_set(*, user: User, timezone: str, actor: Actor) -> bool:
+    """Set the zone the console shows the user's times in ("" = the staff default); returns
+    whether it changed. Only canonical Area/City zones (``core.timezones``)."""
+    if timezone and not is_choosable(timezone):
+        raise ApplicationError(
+            "choose a time zone from the list", code="unknown_timezone", field="timezone"
+        )
+    if user.timezone == timezone:
+        return False
+    before = user.timezone
+    user.timezone = timezone
+    user.save(update_fields=["timezone"])
+    audit_record(
+        actor=actor,
+        action="user.preferences_changed",
+        subject=user,
+        changes={"timezone": (before, timezone)},
+    )
+    return True

@@ -41,6 +41,21 @@ def reason_code(post, outcome: str) -> str:
     return code
 
 
+def close_choice(post) -> tuple[str, str]:
+    """(outcome, reason code) of the close form: one choice "outcome:code" (the form lists each
+    outcome's own codes under it), or the two fields apart (API-style posts)."""
+    combined = (post.get("outcome_reason") or "").strip()
+    if combined:
+        outcome, _, code = combined.partition(":")
+        if outcome not in CLOSE_OUTCOMES or code not in OUTCOME_REASONS.get(outcome, ()):
+            raise _error("outcome", "Choose an outcome and its reason from the list.")
+        return outcome, code
+    if not (post.get("outcome") or "").strip():
+        raise _error("outcome", "Choose an outcome and its reason.")
+    outcome = close_outcome(post)
+    return outcome, reason_code(post, outcome)
+
+
 def close_outcome(post) -> str:
     outcome = (post.get("outcome") or "").strip()
     if outcome not in CLOSE_OUTCOMES:

@@ -12,12 +12,20 @@ people may type anything there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
 from refdesk.audit.models import AuditEvent
+from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage, reason_label
+from refdesk.intake.labels import CHANNEL_LABELS
 from refdesk.intake.models import Referral
 from refdesk.intake.notes import notes_by_id
+from refdesk.routing.choices import ReviewKind
+from refdesk.routing.models import Queue
+from refdesk.workflow.contact import OUTCOME_LABELS, PARTY_LABELS
 
 # action -> sentence; {field} placeholders are filled from SAFE_FIELDS' new values.
 WORDS: dict[str, str] = {
@@ -99,8 +107,23 @@ class TimelineEntry:
     when: datetime
     who: str
     what: str
-    detail: str  # outcome reason code, or the free text for roles that may see it
+    detail: str  # the outcome reason in words, and the free text for roles that may see it
     lead_details_changed: bool
+    action: str = ""  # the audit action, e.g. "referral.contact_attempted"
+    values: dict = field(default_factory=dict)  # its safe codes (SAFE_FIELDS), as stored
+
+
+# Codes in words: a timeline reads "Closed as Not qualified", never "not_qualified".
+_CODE_WORDS = {
+    "stage": dict(Stage.choices),
+    "outcome": dict(Outcome.choices),
+    "prescreen_outcome": dict(PrescreenOutcome.choices),
+    "channel": CHANNEL_LABELS,
+    "party": {"lead": "lead", "referrer": "referrer"},
+    "kind": dict(ReviewKind.choices),
+}
+_CONTACT_OUTCOMES = {key: value.lower() for key, value in OUTCOME_LABELS.items()}
+assert set(PARTY_LABELS) == set(_CODE_WORDS["party"])
 
 
 def actor_name(actor: str) -> str:
@@ -115,12 +138,32 @@ def actor_name(actor: str) -> str:
     return "refdesk" if kind == "system" else kind
 
 
-def _words(event: AuditEvent) -> tuple[str, bool]:
-    values = {
-        field: change.get("new")
-        for field, change in (event.changes or {}).items()
-        if field in SAFE_FIELDS and isinstance(change, dict)
+def _safe_values(event: AuditEvent) -> dict:
+    return {
+        name: change.get("new")
+        for name, change in (event.changes or {}).items()
+        if name in SAFE_FIELDS and isinstance(change, dict)
     }
+
+
+def _worded(values: dict, action: str, queue_names: dict[str, str]) -> dict:
+    words = {}
+    for name, value in values.items():
+        if not isinstance(value, str):
+            words[name] = value
+        elif name == "outcome" and action == "referral.contact_attempted":
+            words[name] = _CONTACT_OUTCOMES.get(value, value)
+        elif name == "queue":
+            words[name] = queue_names.get(value, value)
+        elif name in _CODE_WORDS:
+            words[name] = _CODE_WORDS[name].get(value, value)
+        else:
+            words[name] = value
+    return words
+
+
+def _words(event: AuditEvent, queue_names: dict[str, str] | None = None) -> tuple[str, bool]:
+    values = _worded(_safe_values(event), event.action, queue_names or {})
     # A submission carries the lead (fingerprinted) as created, not as changed.
     lead_changed = event.action != "referral.submitted" and any(
         field not in NON_PATIENT_FIELDS for field in event.changes or {}
@@ -145,9 +188,11 @@ def _clock_words(changes: dict) -> str:
     if paused.get("new"):
         return "; first-response clock paused"
     due = (changes.get("first_response_due_at") or {}).get("new")
-    return "; first-response clock resumed" + (
-        f" (due {due[:16].replace('T', ' ')} UTC)" if due else ""
-    )
+    moment = parse_datetime(due) if isinstance(due, str) else None
+    if moment is None:
+        return "; first-response clock resumed"
+    local = timezone.localtime(moment)  # the reader's zone (activated per request)
+    return f"; first-response clock resumed (due {local:%a %d %b %H:%M} {local.tzname()})"
 
 
 class _Blank(dict):
@@ -168,14 +213,16 @@ def referral_timeline(*, referral: Referral, show_free_text: bool) -> list[Timel
         subject_type="referral", subject_id=str(referral.public_id)
     ).order_by("seq")
     notes = notes_by_id(referral) if show_free_text else {}
+    events = [event for event in events if not _is_view(event.action)]
+    known = {referral.queue.slug: referral.queue.name} if referral.queue_id else {}
+    queue_names = _queue_names(events, known)
     entries = []
     for event in events:
-        if _is_view(event.action):
-            continue
-        what, lead_changed = _words(event)
+        what, lead_changed = _words(event, queue_names)
         changes = event.changes or {}
         reason_code = changes.get("outcome_reason", {})
-        detail = reason_code.get("new") or "" if isinstance(reason_code, dict) else ""
+        code = reason_code.get("new") or "" if isinstance(reason_code, dict) else ""
+        detail = reason_label(code) if code else ""
         note = _note_of(changes, notes)
         if note:
             detail = f"{detail} — {note}" if detail else note
@@ -186,9 +233,25 @@ def referral_timeline(*, referral: Referral, show_free_text: bool) -> list[Timel
                 what=what,
                 detail=detail,
                 lead_details_changed=lead_changed,
+                action=event.action,
+                values=_safe_values(event),
             )
         )
     return entries
+
+
+def _queue_names(events: list[AuditEvent], known: dict[str, str]) -> dict[str, str]:
+    """{slug: name} of the queues the events name: ``known`` ones (the referral's own queue,
+    already loaded) and one query for any other."""
+    slugs = {
+        value
+        for event in events
+        for key, value in _safe_values(event).items()
+        if key == "queue" and isinstance(value, str) and value not in known
+    }
+    if not slugs:
+        return known
+    return {**known, **dict(Queue.objects.filter(slug__in=slugs).values_list("slug", "name"))}
 
 
 def _note_of(changes: dict, notes: dict) -> str:

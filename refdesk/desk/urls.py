@@ -3,7 +3,7 @@ urls_referral.py."""
 
 from django.urls import include, path
 
-from refdesk.desk import views_queues, views_work
+from refdesk.desk import views_inbox, views_queues, views_work
 
 app_name = "desk"
 
@@ -25,5 +25,9 @@ urlpatterns = [
         views_work.saved_filter_remove,
         name="saved_filter_delete",
     ),
+    path("notifications", views_inbox.notifications, name="notifications"),
+    path("notifications/badge", views_inbox.notifications_badge, name="notifications_badge"),
+    path("notifications/read", views_inbox.notifications_read, name="notifications_read"),
+    path("preferences", views_inbox.preferences, name="preferences"),
     path("", include("refdesk.desk.urls_referral")),
 ]

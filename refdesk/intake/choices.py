@@ -64,6 +64,28 @@ OUTCOME_REASONS: dict[str, tuple[str, ...]] = {
     Outcome.DUPLICATE: ("duplicate_referral",),
     Outcome.ENTERED_IN_ERROR: ("entered_in_error",),
 }
+# Every reason code in words (pages, exports); the code stays the stored value.
+OUTCOME_REASON_LABELS: dict[str, str] = {
+    "criteria_not_met": "Does not meet the program's criteria",
+    "specialty_not_targeted": "Specialty not in the program's target list",
+    "request_out_of_scope": "Request outside the program's scope",
+    "out_of_region": "Outside the program's region",
+    "retries_exhausted": "No answer after every contact attempt",
+    "contact_details_invalid": "Contact details do not work",
+    "lead_declined": "The person declined",
+    "referrer_cancelled": "The referrer cancelled the referral",
+    "consent_withdrawn": "Consent withdrawn",
+    "duplicate_referral": "Duplicate of another referral",
+    "entered_in_error": "Entered in error",
+    "review_rejected": "Rejected in medical review",
+    "same_lead_in_window": "Same person referred recently",
+}
+
+
+def reason_label(code: str) -> str:
+    return OUTCOME_REASON_LABELS.get(code, code.replace("_", " ").capitalize())
+
+
 # Codes only refdesk itself sets, with the event that sets them.
 SYSTEM_OUTCOME_REASONS: dict[str, tuple[str, ...]] = {
     Outcome.NOT_QUALIFIED: ("review_rejected",),  # a reviewer rejected the request

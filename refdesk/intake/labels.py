@@ -31,6 +31,20 @@ METHOD_LABELS = {
 }
 
 
+def request_type_label(definition: ProgramDefinition, code: str) -> str:
+    spec = definition.request_types.get(code)
+    return spec.label if spec else code.replace("_", " ").capitalize()
+
+
+def purpose_label(definition: ProgramDefinition, code: str) -> str:
+    spec = definition.consent.purposes.get(code) if definition.consent else None
+    return spec.label if spec else code.replace("_", " ").capitalize()
+
+
+def channel_label(code: str) -> str:
+    return CHANNEL_LABELS.get(code, code)
+
+
 def lead_label(definition: ProgramDefinition, name: str) -> str:
     spec = definition.intake.lead_fields.get(name)
     return (spec.label if spec and spec.label else None) or LEAD_LABELS.get(name, name)

@@ -9,6 +9,7 @@ A missing or malformed value stops start-up with ``ImproperlyConfigured`` naming
 
 from __future__ import annotations
 
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "refdesk.consent",
     "refdesk.intake",
     "refdesk.access",
+    "refdesk.workflow",
     "refdesk.api",
     "refdesk.demo",
     "refdesk.desk",
@@ -102,6 +104,8 @@ MIDDLEWARE = [
     # Idle timeout and deactivation end sessions; then no MFA, no access (refdesk.accounts).
     "refdesk.accounts.middleware.SessionGuardMiddleware",
     "refdesk.accounts.middleware.RequireMFAMiddleware",
+    # Times in the signed-in user's zone (their preference, else the staff default).
+    "refdesk.accounts.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",  # sets request.htmx (desk partial responses)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -277,6 +281,15 @@ if PRODUCTION and not REFDESK_MFA_REQUIRED:
 # when the user comes back: then the ending is audited with their name (auth.session_expired).
 # Past the limit the session admits nothing; it is flushed at that request.
 REFDESK_SESSION_IDLE_MINUTES = env.int("REFDESK_SESSION_IDLE_MINUTES", 15, minimum=1)
+# The zone the console shows times in for staff who have not chosen their own (a preference on
+# /desk/preferences). Stored times stay UTC; SLA clocks run in each team's zone.
+REFDESK_STAFF_TIME_ZONE = env.str("REFDESK_STAFF_TIME_ZONE", "America/New_York")
+try:
+    zoneinfo.ZoneInfo(REFDESK_STAFF_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"REFDESK_STAFF_TIME_ZONE: {REFDESK_STAFF_TIME_ZONE!r} is not a known time zone"
+    ) from None
 SESSION_COOKIE_AGE = REFDESK_SESSION_IDLE_MINUTES * 60 + 8 * 60 * 60
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

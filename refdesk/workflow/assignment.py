@@ -20,6 +20,7 @@ from refdesk.intake.models import NoteKind, Referral
 from refdesk.intake.notes import note_write
 from refdesk.routing.assignment import assignment_next, assignment_noted
 from refdesk.routing.selectors import assignee_eligible
+from refdesk.workflow.notifications import notify_assigned
 from refdesk.workflow.transitions import action_guard, referral_transition
 
 
@@ -48,6 +49,7 @@ def referral_assign(*, referral: Referral, actor: Actor) -> User | None:
     except InvalidTransition:
         return None  # somebody claimed or assigned it meanwhile: their change stands
     assignment_noted(team_id=referral.queue.team_id, user_id=user.pk, at=now)
+    notify_assigned(referral=referral, assignee=user, actor=actor, at=now)
     return user
 
 
@@ -129,7 +131,7 @@ def referral_assign_to(
     with transaction.atomic():
         now = timezone.now()
         note = note_write(referral=referral, kind=NoteKind.ASSIGN, text=reason, actor=actor, at=now)
-        return referral_transition(
+        updated = referral_transition(
             referral,
             action="assign_to",
             actor=actor,
@@ -138,3 +140,5 @@ def referral_assign_to(
             note=note,
             now=now,
         )
+        notify_assigned(referral=updated, assignee=assignee, actor=actor, at=now)
+        return updated

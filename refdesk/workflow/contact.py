@@ -31,6 +31,29 @@ CHANNELS = ("phone", "email", "sms")
 # Who the attempt tried to reach: the lead (consent applies) or the referrer (no lead data).
 PARTIES = ("lead", "referrer")
 OUTCOMES = ("reached", "no_answer", "left_message", "wrong_number", "declined")
+CHANNEL_WORDS = {"phone": "phone", "email": "email", "sms": "text message"}
+PARTY_LABELS = {"lead": "The lead", "referrer": "The referrer"}
+OUTCOME_LABELS = {
+    "reached": "Reached",
+    "no_answer": "No answer",
+    "left_message": "Left a message",
+    "wrong_number": "Wrong number or address",
+    "declined": "Declined to talk",
+}
+
+
+# Why contacting the lead is refused, in words (the code stays in the error for the API).
+REFUSAL_WORDS = {
+    "referral_closed": "the referral is closed",
+    "review_rejected": "its medical review was rejected",
+    "review_pending": "its medical review is still pending",
+    "consent_missing": "the lead's consent is not on record",
+    "consent_not_granted": "the lead did not give consent",
+    "consent_withdrawn": "the lead withdrew consent",
+    "consent_expired": "the lead's consent has expired",
+    "channel_not_consented": "the lead did not consent to this channel",
+    "purpose_not_consented": "the lead did not consent to this purpose",
+}
 
 
 @dataclass(frozen=True)
@@ -103,8 +126,9 @@ def contact_attempt_log(
     if party == "lead":
         check = lead_contact_check(referral=referral, channel=channel)
         if not check.allowed:
+            why = REFUSAL_WORDS.get(check.reason, check.reason.replace("_", " "))
             raise ApplicationError(
-                f"contacting the lead on {channel} is not allowed ({check.reason})",
+                f"you may not contact the lead by {CHANNEL_WORDS.get(channel, channel)}: {why}",
                 code=check.reason,
                 field="channel",
             )

@@ -259,6 +259,16 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
         lambda w: f"/desk/saved-filters/{UNKNOWN}/delete",
         expect("login", "404"),
     ),
+    # The user's own inbox and preferences: nobody else's can be named in the URL.
+    ("desk:notifications", "GET", lambda w: "/desk/notifications", EVERY_STAFF),
+    ("desk:notifications_badge", "GET", lambda w: "/desk/notifications/badge", EVERY_STAFF),
+    (
+        "desk:notifications_read",
+        "POST",
+        lambda w: "/desk/notifications/read",
+        expect("login", "away"),
+    ),
+    ("desk:preferences", "GET", lambda w: "/desk/preferences", EVERY_STAFF),
 ]
 
 

@@ -31,10 +31,12 @@ def test_a_coordinator_sees_the_lead_consent_checklist_routing_and_timeline(clie
     assert response.status_code == 200
     assert referral.reference in page
     assert "Avery" in page and "patient1@example.org" in page
-    assert "granted" in page and "trial_contact" in page and "email, phone" in page
+    assert "granted" in page and "Contact about the RDX-301 study" in page
+    assert "Email, Phone call" in page  # consented channels, in words
+    record = page.split('class="ref-record"')[1].split('class="ref-activity"')[0]
+    assert "trial_contact" not in record  # no raw codes on the record
     assert "Eligible" in page  # prescreen outcome
-    assert "clinical-ops-prescreening" in page
-    assert "Routed to clinical-ops-prescreening" in page  # the timeline
+    assert "Routed to Trial prescreening" in page  # the timeline names the queue
     assert "Consent recorded" in page and "Referral submitted" in page
 
 
@@ -70,7 +72,8 @@ def test_pending_medical_review_and_its_actions_show_for_the_reviewer(client):
     referral = submit("provider-education", education(1, request_type="clinical_question"))
     page = login(client, reviewer()).get(detail_url(referral)).content.decode()
     assert "Medical review: Pending" in page
-    assert "Approve medical review" in page and "Reject medical review" in page
+    next_step = page.split('id="next-heading"')[1].split('class="ref-grid"')[0]
+    assert "/actions/approve_review" in next_step and "/actions/reject_review" in next_step
 
 
 def test_a_decided_review_names_the_reviewer_not_the_audit_label(client):

@@ -105,7 +105,7 @@ def test_a_clinical_question_and_a_reroute_reason_render_inert(client):
     )
     assert response.status_code == 302  # still a medical-affairs queue
     fragment = client.get(timeline_url(referral), HTTP_HX_REQUEST="true")
-    assert "Re-routed to medical-info-triage" in fragment.content.decode()
+    assert "Re-routed to Medical information - triage" in fragment.content.decode()
     assert_inert(fragment.content)
     assert_escaped_somewhere(fragment.content)
 
