@@ -227,9 +227,12 @@ def queue_page(
     untimed: bool = True,
     sort: Sort = SORT_DUE,
     related: tuple[str, ...] = (),
+    splits: list[dict] | None = None,
 ) -> tuple[list[Referral], Cursor | None]:
     """One page of rows in ``stages`` (program, source, assignee and ``related`` loaded along)
     and the next page's cursor, in ``sort``'s order. One query whatever the page size.
+    ``splits`` (filters, e.g. one per queue) split each stage's range further, so that each
+    part is one range of an index (My work's unassigned tab: one per queue of the user's).
 
     1. Keys: for each stage, its first ``size + 1`` keys after the cursor (one ordered range of
        an index each, so no part sorts a whole backlog: one ORDER BY over several stages would,
@@ -242,17 +245,19 @@ def queue_page(
     """
     if cursor is not None and cursor.sort != sort.key:
         cursor = None
-    # Every stage's parts have the same SQL but for the stage: compiled once per shape (the
-    # ORM's compilation cost more than the database's work: 10 parts took ~4 ms each).
-    shapes = [
-        part[: size + 1].query.sql_with_params()
-        for part in _parts(referrals, _STAGE_SLOT, cursor, sort, untimed)
-    ]
-    arms = [
-        (sql, [stage if param == _STAGE_SLOT else param for param in params])
-        for stage in stages
-        for sql, params in shapes
-    ]
+    arms = []
+    for split in splits or [{}]:
+        # Every stage's parts have the same SQL but for the stage: compiled once per shape
+        # (the ORM's compilation cost more than the database's work: ~4 ms a part).
+        shapes = [
+            part[: size + 1].query.sql_with_params()
+            for part in _parts(referrals.filter(**split), _STAGE_SLOT, cursor, sort, untimed)
+        ]
+        arms += [
+            (sql, [stage if param == _STAGE_SLOT else param for param in params])
+            for stage in stages
+            for sql, params in shapes
+        ]
     if not arms:
         return [], None
     keys_sql, params = _keys_sql(arms, sort, size + 1)

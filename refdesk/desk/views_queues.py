@@ -334,9 +334,17 @@ def my_work(request):
     size = values.pop("size", DEFAULT_PAGE_SIZE)
     sort = qs.SORTS[values.get("sort", qs.DEFAULT_SORT)]
     unassigned = values.pop("assignee", "") == UNASSIGNED
-    referrals = referral_list_visible_to(user=request.user).filter(queue_id__in=list(queues))
+    # Each tab seeks its own index, per stage (bench/desk_queue.py, 5M referrals):
+    # - assigned to me: (assigned_to, stage, due), with no equality on the queue: with one,
+    #   SQLite walked the queue's index instead and, in a stage where no row was the user's,
+    #   read the whole stage (15 s);
+    # - unassigned: the partial (queue, stage, due) index of unassigned rows, one range per
+    #   queue of the user's (the assignee index walked every queue's unassigned rows: 34 s).
+    referrals = referral_list_visible_to(user=request.user)
+    splits = None
     if unassigned:
         referrals = referrals.filter(assigned_to__isnull=True)
+        splits = [{"queue_id": queue_id} for queue_id in sorted(queues)]
     else:
         referrals = referrals.filter(assigned_to=request.user)
     # "Due today" is the end of the viewer's day here (rows span teams and zones).
@@ -352,10 +360,14 @@ def my_work(request):
             size=size,
             untimed=not values.get("sla"),
             sort=sort,
+            related=("queue", "queue__team"),
+            splits=splits,
         )
         if queues
         else ([], None)
     )
+    # Work assigned to the user in a queue they only see (a notice's) keeps its own queue.
+    row_queues = {referral.queue_id: referral.queue for referral in page} | queues
     context = _list_context(
         request,
         values={**values, "assignee": UNASSIGNED if unassigned else ""},
@@ -370,7 +382,7 @@ def my_work(request):
         page_key=MY_WORK,
         unassigned=unassigned,
         has_queues=bool(queues),
-        rows=_rows(user=request.user, referrals=page, queues=queues, now=now, menus=menus),
+        rows=_rows(user=request.user, referrals=page, queues=row_queues, now=now, menus=menus),
         menus=menus,
         may_claim=bool(queues) and request.user.role in policy.ACTION_ROLES["claim"],
         tab_query=urlencode(

@@ -151,6 +151,15 @@ class Referral(BaseModel):
                 fields=["assigned_to", "stage", "first_response_due_at"],
                 name="referral_assignee_due",
             ),
+            # Unassigned work of a queue by due time, per stage: WHERE queue=? AND stage=? AND
+            # assigned_to IS NULL ORDER BY first_response_due_at LIMIT n (My work's unassigned
+            # tab, the queue page's "Unassigned" filter, Next referral). Partial: only the rows
+            # nobody has, so a stage whose rows are all assigned costs nothing to look through.
+            models.Index(
+                fields=["queue", "stage", "first_response_due_at"],
+                name="referral_unassigned_due",
+                condition=Q(assigned_to__isnull=True),
+            ),
             # Reports and lists by program over time.
             models.Index(fields=["program", "received_at"], name="referral_program_time"),
         ]
