@@ -228,3 +228,22 @@ def sees_lead_in_queue(user, queue) -> bool:
     """Whether the user sees lead identity on the rows of ``queue`` they may see: the rows are
     theirs to work (every visible row of a team queue is in the user's team)."""
     return is_staff_user(user) and user.role in LEAD_WORKERS and member_of_queue_team(user, queue)
+
+
+def lead_identity_visibility(user) -> Q | None:
+    """A filter on ``Referral`` matching ``referral.view_lead``: the referrals whose lead
+    identity the user sees, i.e. what a search by the lead's name may find. None: none at all —
+    a role that sees leads masked (supervisor, auditor, administrator) must not learn through
+    search that a lead of that name exists.
+
+    For a lead worker, ``referral.view`` and ``referral.view_lead`` are the same rule (their
+    team's work, patient leads hidden from the commercial rep), so it is that filter."""
+    if not sees_lead_of_visible_referrals(user):
+        return None
+    return referral_visibility(user)
+
+
+def sees_lead_of_visible_referrals(user) -> bool:
+    """Whether the user sees lead identity on every referral ``referral_visibility`` gives
+    them (a lead worker is given only the referrals they work), or on none of them."""
+    return is_staff_user(user) and user.role in LEAD_WORKERS

@@ -11,12 +11,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import Http404
 
 from refdesk.access import policy
 from refdesk.audit.services import audit_batch, audit_record
-from refdesk.intake.models import Referral
+from refdesk.core.crypto import name_token_digest
+from refdesk.intake.models import NameToken, Referral
 from refdesk.routing.models import Queue
 
 # One message for "missing" and "not yours": the difference must not leak.
@@ -52,6 +53,34 @@ def referral_get_for_user(*, user, public_id: uuid.UUID | str) -> Referral:
     if referral is None:
         raise Http404(NOT_FOUND_MESSAGE)
     return referral
+
+
+def referral_name_matches(*, user, words: list[str], limit: int) -> list[Referral]:
+    """Referrals whose lead identity the user sees (``policy.lead_identity_visibility``) with
+    every one of ``words`` (from ``crypto.name_query_words``) as a prefix of a word of the
+    lead's name; newest first, at most ``limit``. Nothing is decrypted to search.
+
+    The longest word drives: an index range on ``name_token_lookup`` (digest, newest first),
+    each token joined to its referral and checked for visibility and for the other words (one
+    seek each on the (referral, digest) unique index), stopping at ``limit`` rows. A user who
+    may not see a lead gets what an unmatched name gets: nothing.
+    """
+    visible = policy.lead_identity_visibility(user)
+    if visible is None or not words:
+        return []
+    digests = [name_token_digest(word) for word in sorted(words, key=len, reverse=True)]
+    matches = Referral.objects.filter(visible).filter(name_tokens__digest=digests[0])
+    for digest in digests[1:]:
+        matches = matches.filter(
+            Exists(NameToken.objects.filter(referral_id=OuterRef("pk"), digest=digest))
+        )
+    return list(
+        matches.alias(
+            token_at=F("name_tokens__received_at"), token_referral=F("name_tokens__referral_id")
+        )
+        .select_related("program", "queue")
+        .order_by("-token_at", "-token_referral")[:limit]
+    )
 
 
 def queue_list_visible_to(*, user) -> QuerySet[Queue]:
@@ -127,6 +156,18 @@ def lead_names_for_rows(*, user, queue: Queue, referrals: list[Referral]) -> dic
     names = {referral.pk: lead_display_name(referral.lead) for referral in referrals}
     patients = [referral for referral in referrals if referral.lead_kind == "patient"]
     _audit_patient_data_viewed(user=user, referrals=patients, purpose="queue")
+    return names
+
+
+def lead_names_for_visible(*, user, referrals: list[Referral], purpose: str) -> dict[int, str]:
+    """{referral pk: lead name or mask} for rows from ``referral_list_visible_to`` (a search
+    page's results, across queues), auditing the patient names shown in one batch: a bounded
+    number of queries whatever the number of rows."""
+    if not policy.sees_lead_of_visible_referrals(user):
+        return {referral.pk: policy.MASK for referral in referrals}
+    names = {referral.pk: lead_display_name(referral.lead) for referral in referrals}
+    patients = [referral for referral in referrals if referral.lead_kind == "patient"]
+    _audit_patient_data_viewed(user=user, referrals=patients, purpose=purpose)
     return names
 
 

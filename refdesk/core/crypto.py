@@ -138,3 +138,72 @@ def fingerprint(value) -> str:
     message = json.dumps(value, sort_keys=True, default=str).encode()
     digest = hmac.new(settings.AUDIT_HMAC_KEY.encode(), message, hashlib.sha256).hexdigest()
     return f"hmac:{digest[:16]}"
+
+
+# -- name tokens: partial, case- and accent-insensitive name search -----------------------------
+# docs/privacy-search.md says what these digests reveal to someone holding the database without
+# the key, and why prefixes are indexed from NAME_TOKEN_MIN letters only.
+
+NAME_TOKEN_MIN = 3  # shortest prefix indexed, and shortest word searched
+NAME_TOKEN_MAX = 24  # longer words are indexed (and searched) by their first 24 letters
+NAME_DIGEST_BYTES = 16  # 128 bits: no two prefixes in a table of billions share a digest
+
+
+def name_words(value: str) -> list[str]:
+    """The searchable words of a name: NFKD, combining marks dropped, casefolded, split on
+    anything that is not a letter. "José" and "JOSE" give ["jose"]; "Zoë" gives ["zoe"].
+
+    A word spelled with an apostrophe or hyphen ("O'Brien", "Smith-Jones") also gives its
+    letters joined ("obrien", "smithjones"), so it is found typed with or without them.
+    Words shorter than ``NAME_TOKEN_MIN`` are dropped: they would match half the table.
+    """
+    decomposed = unicodedata.normalize("NFKD", str(value or ""))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    words: list[str] = []
+    for chunk in plain.split():
+        runs = "".join(ch if ch.isalpha() else " " for ch in chunk).split()
+        words += runs
+        if len(runs) > 1:
+            words.append("".join(runs))
+    return [word[:NAME_TOKEN_MAX] for word in words if len(word) >= NAME_TOKEN_MIN]
+
+
+def name_query_words(query: str) -> tuple[list[str], bool]:
+    """The words of a search query, one per typed word (its letters joined, as ``name_words``
+    indexes it), and whether any typed word was too short to search."""
+    decomposed = unicodedata.normalize("NFKD", str(query or ""))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    words, too_short = [], False
+    for chunk in plain.split():
+        letters = "".join(ch for ch in chunk if ch.isalpha())
+        if not letters:
+            continue
+        if len(letters) < NAME_TOKEN_MIN:
+            too_short = True
+            continue
+        words.append(letters[:NAME_TOKEN_MAX])
+    return list(dict.fromkeys(words)), too_short
+
+
+def name_prefixes(words: list[str]) -> set[str]:
+    """Every prefix of every word from ``NAME_TOKEN_MIN`` letters to the whole word."""
+    return {word[:end] for word in words for end in range(NAME_TOKEN_MIN, len(word) + 1)}
+
+
+@cache
+def _name_token_key(index_key: str) -> bytes:
+    # A key of its own, derived from the blind-index key for this one purpose: a name-token
+    # digest never equals an email/phone/NPI index or any other digest refdesk stores.
+    return hmac.new(index_key.encode(), b"refdesk.intake.name_tokens.v1", hashlib.sha256).digest()
+
+
+def name_token_digest(prefix: str) -> bytes:
+    """Keyed digest (HMAC-SHA256, truncated to 16 bytes) of one normalised name prefix."""
+    key = _name_token_key(settings.BLIND_INDEX_KEY)
+    return hmac.new(key, prefix.encode(), hashlib.sha256).digest()[:NAME_DIGEST_BYTES]
+
+
+def name_token_digests(*names: str | None) -> set[bytes]:
+    """The digests a lead with these names is indexed under (each word, each prefix)."""
+    words = [word for name in names if name for word in name_words(str(name))]
+    return {name_token_digest(prefix) for prefix in name_prefixes(words)}

@@ -248,3 +248,38 @@ class ReferralNote(BaseModel):
 
     def __str__(self):
         return f"{self.kind} note on referral {self.referral_id}"
+
+
+class NameToken(models.Model):
+    """One keyed digest of one prefix of one word of a referral's lead name (given, family or
+    organisation name): the blind index that name search looks up, so nothing is decrypted
+    to search. ``refdesk.core.crypto.name_token_digests`` makes them; what they reveal without
+    the key is in docs/privacy-search.md.
+
+    Written by ``name_tokens_record`` in the transaction that stores the referral or changes
+    its lead, and by ``refdesk names reindex``; derived data, never shown, rebuilt at will.
+    """
+
+    # (referral, digest) is the key: a referral is indexed once under a digest, and its rows
+    # are found (replaced, erased) by a range on it. No surrogate id: at 5M referrals and ~10
+    # tokens each, an id column and its index would add about a fifth to the table's size.
+    pk = models.CompositePrimaryKey("referral", "digest")
+    # Derived from the referral and erased with it: nothing regulated lives here.
+    # The primary key's leading column already indexes it.
+    referral = models.ForeignKey(
+        Referral, on_delete=models.CASCADE, related_name="name_tokens", db_index=False
+    )
+    digest = models.BinaryField(max_length=16)
+    # Copied from the referral (never changes): search reads the newest matches first straight
+    # from the lookup index and stops at the page size, however common the prefix.
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # Name search: WHERE digest = ? ORDER BY received_at DESC, referral_id DESC — an
+            # index range read newest first, joined to the referral row by row.
+            models.Index(fields=["digest", "-received_at", "-referral"], name="name_token_lookup"),
+        ]
+
+    def __str__(self):
+        return f"name token of referral {self.referral_id}"

@@ -19,6 +19,7 @@ from refdesk.core.errors import ValidationFailed
 from refdesk.intake.choices import Outcome, Stage
 from refdesk.intake.missing import missing_items_record, missing_items_resolve
 from refdesk.intake.models import Referral
+from refdesk.intake.name_tokens import name_tokens_record
 from refdesk.intake.submissions import (
     PreparedSubmission,
     Submission,
@@ -55,8 +56,8 @@ def referral_submit(
     1. Refuse an inactive referrer or source (403); a known ``client_ref`` returns the original.
     2. Validate against the program's active version; collect missing items
        (``referral_prepare``, unless ``prepared`` is given for this referrer and method).
-    3. In one transaction: the referral (lead data encrypted, blind indexes), its consent record
-       (text version and hash), duplicate linkage, routing, and the audit events.
+    3. In one transaction: the referral (lead data encrypted, blind indexes, name tokens), its
+       consent record (text version and hash), duplicate linkage, routing, and the audit events.
     """
     if client_ref:
         existing = Referral.objects.filter(referrer=referrer, client_ref=client_ref).first()
@@ -148,6 +149,8 @@ def _write(
         )
     )
     missing_items_record(referral=referral, fields=missing)
+    # The name-search index, in this transaction: a failed submission leaves no tokens.
+    name_tokens_record(referral=referral, lead=lead, replace=False)
     audit_record(
         actor=actor,
         action="referral.submitted",
@@ -299,6 +302,8 @@ def _complete(*, referral, lead_updates, answer_updates, actor: Actor) -> Referr
         sensitive_fields=Referral.SENSITIVE_FIELDS | Referral.LEAD_COLUMNS,
         now=now,
     )
+    # A supplied name is searchable at once (and a changed one no longer found by the old).
+    name_tokens_record(referral=referral, lead=lead, replace=True)
     # Report counts keep every item missing at submission; this stamps the ones now supplied.
     missing_items_resolve(
         referral=referral, fields=[item for item in old_missing if item not in missing], at=now

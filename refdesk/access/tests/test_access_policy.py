@@ -12,16 +12,19 @@ from refdesk.access import policy
 from refdesk.access.selectors import (
     NOT_FOUND_MESSAGE,
     PATIENT_DATA_VIEWED,
+    lead_names_for_visible,
     lead_view,
     queue_get_for_user,
     queue_list_visible_to,
     referral_get_for_user,
     referral_list_visible_to,
+    referral_name_matches,
 )
 from refdesk.accounts import roles
 from refdesk.accounts.choices import Role
 from refdesk.accounts.roles import assignee_roles
 from refdesk.audit.models import AuditEvent
+from refdesk.core.crypto import name_query_words
 from refdesk.intake.models import Referral
 from refdesk.routing.models import Queue
 from refdesk.testing import education, make_personas, staff, submit, support, trial
@@ -216,3 +219,30 @@ def test_work_goes_only_to_roles_that_may_work_the_lead(lead_kind, expected):
     roles = assignee_roles(lead_kind=lead_kind)
     assert roles == expected
     assert not roles & {Role.PROGRAM_OWNER, Role.COMPLIANCE_AUDITOR, Role.ADMINISTRATOR}
+
+
+def test_name_search_finds_a_referral_exactly_when_the_persona_sees_its_lead(world):
+    """Every persona, every referral, by its lead's family name: found iff ``view_lead``."""
+    people, referrals = world
+    for persona, user in people.items():
+        for referral in referrals.values():
+            words, _ = name_query_words(referral.lead["family_name"])
+            found = referral in referral_name_matches(user=user, words=words, limit=25)
+            assert found == policy.has_perm(user, "referral.view_lead", referral), (
+                persona,
+                referral.request_type,
+            )
+
+
+def test_search_rows_show_names_only_to_lead_workers_and_audit_patient_names(world):
+    people, referrals = world
+    rows = list(referral_list_visible_to(user=people["owner"]))
+    assert rows and set(
+        lead_names_for_visible(user=people["owner"], referrals=rows, purpose="search").values()
+    ) == {policy.MASK}
+    agent = people["agent"]
+    rows = list(referral_list_visible_to(user=agent))
+    names = lead_names_for_visible(user=agent, referrals=rows, purpose="search")
+    assert names == {referrals["support"].pk: "Alex Moreno"}
+    viewed = AuditEvent.objects.get(action=PATIENT_DATA_VIEWED, actor=f"user:{agent.username}")
+    assert viewed.subject_id == str(referrals["support"].public_id)

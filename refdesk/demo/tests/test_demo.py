@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from refdesk.accounts.choices import Role
 from refdesk.accounts.models import User
@@ -49,3 +50,16 @@ def test_demo_passwords_log_in():
 
     user = User.objects.get(username="coordinator")
     assert user.check_password(demo_password("coordinator"))
+
+
+def test_the_demo_leads_can_be_found_by_name(client):
+    """After `make run`, an agent finds a demo lead of their queue by part of its name."""
+    call_command("demo", "--referrals", "40")
+    agent = User.objects.get(role=Role.PATIENT_SERVICES_AGENT)
+    theirs = Referral.objects.filter(queue__slug="patient-services").order_by("-received_at")
+    referral = theirs.first()
+    assert referral is not None
+    query = f"{referral.lead['given_name'][:3]} {referral.lead['family_name']}".lower()
+    client.force_login(agent)
+    page = client.post(reverse("desk:search"), {"q": query}).content.decode()
+    assert f"/desk/referrals/{referral.public_id}" in page

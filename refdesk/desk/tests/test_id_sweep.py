@@ -10,6 +10,8 @@ import uuid
 import pytest
 from django.urls import reverse
 
+from refdesk.access import policy
+from refdesk.accounts import roles
 from refdesk.accounts.choices import Role
 from refdesk.accounts.models import User
 from refdesk.audit.models import AuditEvent
@@ -17,6 +19,7 @@ from refdesk.desk.views_referral import HANDLERS
 from refdesk.intake.models import Referral
 from refdesk.routing.models import Review
 from refdesk.testing import (
+    PERSONAS,
     action_url,
     agent,
     coordinator,
@@ -30,6 +33,7 @@ from refdesk.testing import (
     support,
     timeline_url,
     trial,
+    trial_submission,
 )
 
 pytestmark = pytest.mark.django_db
@@ -151,7 +155,7 @@ def test_a_member_of_another_team_in_the_assignee_field_is_not_found(client):
 def _stable(content: bytes, query: str) -> bytes:
     """The page without what differs on every response (CSRF token, CSP nonce) or per query."""
     content = re.sub(rb'(name="csrfmiddlewaretoken" value=|nonce=)"[^"]+"', rb"\1", content)
-    return content.replace(query.encode(), b"QUERY")
+    return content.replace(f'value="{query}"'.encode(), b'value="QUERY"')
 
 
 def test_searching_for_another_teams_reference_or_lead_finds_nothing(client, other_teams):
@@ -176,3 +180,71 @@ def test_a_patient_support_referral_is_invisible_to_clinical_ops(client):
     referral = submit("patient-support", support(1))
     login(client, coordinator())
     assert client.get(detail_url(referral)).content == client.get(detail_url(uuid.uuid4())).content
+
+
+# --- name search: the sweep over every persona and every referral --------------------------------
+
+SWEEP_PERSONAS = {
+    **{name: (role, teams) for name, (role, teams) in PERSONAS.items()},
+    # A member of the drug-safety team (noticed referrals of other teams' queues), and the
+    # drug-safety officer's role before the policy gives it anything.
+    "safety-specialist": (Role.MEDICAL_AFFAIRS_SPECIALIST, ["drug-safety"]),
+    "safety-officer": (Role.DRUG_SAFETY_OFFICER, ["drug-safety"]),
+}
+
+
+@pytest.fixture
+def every_kind_of_referral():
+    """Patient, clinician and organisation-less leads in every team's queue, one noticed to
+    drug-safety, one awaiting information (in no queue yet), one closed as a duplicate."""
+    return [
+        submit("trial-prescreening", trial(1)),
+        submit("trial-prescreening", trial(2)),
+        submit("patient-support", support(3)),
+        submit("patient-support", support(4, reason="I had a bad side effect last week.")),
+        submit("provider-education", education(5)),
+        submit("provider-education", education(6, request_type="clinical_question")),
+        submit("provider-education", education(7, request_type="product_discussion")),
+        submit("trial-prescreening", trial_submission(lead={"timezone": None, "phone": None})),
+        submit("patient-support", support(3)),  # the same lead again: a duplicate
+    ]
+
+
+def _name_queries(referral) -> list[str]:
+    lead = referral.lead
+    given, family = str(lead.get("given_name", "")), str(lead.get("family_name", ""))
+    return [family, given[:3], f"{given} {family}".upper(), f"{family[:4]} {given[:3]}"]
+
+
+@pytest.mark.parametrize("persona", sorted(SWEEP_PERSONAS))
+def test_name_search_never_finds_a_referral_whose_lead_the_user_may_not_see(
+    client, every_kind_of_referral, persona
+):
+    """Every persona searches every referral's lead by name, whole and in part: what they find
+    is exactly the referrals of that name whose lead they may see (``referral.view_lead``);
+    when they may see none, the page is byte for byte the page of a name nobody has."""
+    role, teams = SWEEP_PERSONAS[persona]
+    user = staff(f"sweep-{persona}", role, *teams)
+    login(client, user)
+    url = reverse("desk:search")
+    nobody = _stable(client.post(url, {"q": "Quixotic"}).content, "Quixotic")
+    referrals = Referral.objects.select_related("queue", "queue__team").order_by("pk")
+    may_see_lead = {r.pk for r in referrals if policy.has_perm(user, "referral.view_lead", r)}
+    for referral in every_kind_of_referral:
+        same_name = {
+            other.pk
+            for other in referrals
+            if (other.lead.get("given_name"), other.lead.get("family_name"))
+            == (referral.lead.get("given_name"), referral.lead.get("family_name"))
+        }
+        for query in _name_queries(referral):
+            response = client.post(url, {"q": query})
+            page = response.content.decode()
+            got = {r.pk for r in referrals if f"/desk/referrals/{r.public_id}" in page}
+            assert got <= may_see_lead, (persona, query)
+            if role in roles.LEAD_WORKERS:  # they find every one they may see
+                assert got == same_name & may_see_lead, (persona, query)
+            if not got:
+                assert _stable(response.content, query) == nobody, (persona, query)
+    if role in roles.LEAD_WORKERS and teams != ["commercial"]:
+        assert may_see_lead, "the sweep must include referrals the persona does see"
