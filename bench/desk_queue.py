@@ -270,23 +270,41 @@ def fill(count: int) -> None:
 
 
 def copy_name_tokens(cursor, table: str) -> None:
-    """Give every filled referral its template's name tokens (one INSERT ... SELECT)."""
+    """Give every filled referral its template's name tokens, with its own receipt time (one
+    INSERT ... SELECT, the lookup index dropped meanwhile and built again after)."""
     from django.db import connection
 
+    vendor = connection.vendor
     columns = [c.name for c in connection.introspection.get_table_description(cursor, table)]
     if "referral_id" not in columns:
         print(f"  {table}: no referral_id column, not filled")
         return
-    other = [c for c in columns if c not in ("id", "referral_id")]
-    copied = ", ".join(f"tok.{c}" for c in other)
+    own = {"referral_id": "r.id", "received_at": "r.received_at"}
+    copied = ", ".join(own.get(column, f"tok.{column}") for column in columns)
+    if vendor == "postgresql":
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname "
+            "NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+            [table, table],
+        )
+    else:
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
+            "AND sql IS NOT NULL",
+            [table],
+        )
+    indexes = list(cursor.fetchall())
+    for name, _ in indexes:
+        cursor.execute(f'DROP INDEX "{name}"')
     cursor.execute(
-        f"INSERT INTO {table} (referral_id, {', '.join(other)}) "
-        f"SELECT r.id, {copied} FROM intake_referral r "
-        "JOIN intake_referral t ON t.program_id = r.program_id AND t.id IN "
-        "(SELECT id FROM bench_tpls) "
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {copied} FROM intake_referral r "
+        "JOIN intake_referral t ON t.program_id = r.program_id "
+        "AND t.id IN (SELECT min(id) FROM intake_referral GROUP BY program_id) "
         f"JOIN {table} tok ON tok.referral_id = t.id WHERE r.reference LIKE 'BX-%%'"
     )
     print(f"  {table}: {cursor.rowcount:,} tokens copied", flush=True)
+    for _, create in indexes:
+        cursor.execute(create)
 
 
 def timed(client, method: str, path: str, data: dict, runs: int) -> dict:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('intake', '0008_index_queue_received_and_assignee_due'),
+        ('intake', '0010_index_queue_received_and_assignee_due'),
         ('programs', '0002_version_immutable_triggers'),
         ('referrers', '0002_add_partner_key'),
         ('routing', '0005_review_note_is_a_note'),
