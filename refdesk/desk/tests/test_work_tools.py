@@ -532,3 +532,19 @@ def test_claim_over_htmx_from_my_work_answers_with_a_my_work_row(client, people,
     assert 'data-label="Queue"' in work_row and 'name="referrals"' not in work_row
     plain = client.post(f"{QUEUE_URL}/referrals/{other.public_id}/claim", {"back": "my-work"})
     assert plain["Location"] == "/desk/work"
+
+
+def test_the_first_eight_cells_keep_their_order_for_every_layout(client, people, frozen):
+    """The browser walkthrough reads a row's cells by position; new columns go after them."""
+    trials(1)
+    expected = ["Reference", "Lead", "Program", "Source", "Request type", "Stage",
+                "First response due", "Assignee"]  # fmt: skip
+    for user, path in (
+        (people["coordinator"], QUEUE_URL),
+        (people["owner"], QUEUE_URL),
+        (people["coordinator"], "/desk/work?assignee=unassigned"),
+    ):
+        html = logged_in(client, user).get(path).content.decode()
+        row = re.search(r'<tr id="row-.*?</tr>', html, re.S).group(0)
+        cells = re.findall(r"<td(?: data-label=\"([^\"]+)\")?", row)
+        assert cells[:8] == expected, (path, cells)
