@@ -135,10 +135,17 @@ class Cursor:
 
 
 def _after(sort: Sort, column: str, cursor: Cursor) -> Q:
-    """Rows strictly after the cursor in the sort's order, within the valued rows."""
+    """Rows strictly after the cursor in the sort's order, within the valued rows.
+
+    Written as ``value >= c AND (value > c OR (public_id > p))`` rather than the plain
+    ``value > c OR (value = c AND public_id > p)``: the first conjunct is an index range, so
+    each part starts at the cursor. SQLite answered the plain OR with two index lookups and a
+    sort of everything after the cursor (page 2 of a queue: 1.7 s at 5M, bench/desk_queue.py).
+    """
     beyond = "lt" if sort.descending else "gt"
-    return Q(**{f"{column}__{beyond}": cursor.due}) | Q(
-        **{column: cursor.due, f"public_id__{beyond}": cursor.public_id}
+    from_here = "lte" if sort.descending else "gte"
+    return Q(**{f"{column}__{from_here}": cursor.due}) & (
+        Q(**{f"{column}__{beyond}": cursor.due}) | Q(**{f"public_id__{beyond}": cursor.public_id})
     )
 
 
