@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from refdesk.accounts.auth_audit import SESSION_END_ATTR
+from refdesk.accounts.backends import HAS_TOTP_ATTR
 from refdesk.accounts.mfa import has_authenticator
 from refdesk.accounts.models import User
 from refdesk.accounts.selectors import user_timezone
@@ -103,10 +104,16 @@ class RequireMFAMiddleware:
             settings.REFDESK_MFA_REQUIRED
             and request.user.is_authenticated
             and not request.path.startswith(_enrolment_paths())
-            and not has_authenticator(request.user)
+            and not _has_totp(request.user)
         ):
             return HttpResponseRedirect(reverse("mfa_activate_totp"))
         return self.get_response(request)
+
+
+def _has_totp(user) -> bool:
+    # Loaded with the user by StaffAuthenticationBackend (no query); else asked now.
+    known = getattr(user, HAS_TOTP_ATTR, None)
+    return has_authenticator(user) if known is None else known
 
 
 class UserTimezoneMiddleware:

@@ -141,8 +141,25 @@ class Referral(BaseModel):
             models.Index(
                 fields=["queue", "stage", "first_response_due_at"], name="referral_queue_due"
             ),
-            # Assignment: each member's open work, counted by seeks (assigned_to, stage IN ...).
-            models.Index(fields=["assigned_to", "stage"], name="referral_assignee_stage"),
+            # The queue page sorted by receipt (either way): per stage, WHERE queue=? AND
+            # stage=? ORDER BY received_at [DESC] LIMIT n (desk/queue_selectors.py).
+            models.Index(fields=["queue", "stage", "received_at"], name="referral_queue_received"),
+            # Assignment: each member's open work, counted by seeks (assigned_to, stage IN ...);
+            # and My work by due time, per stage: WHERE assigned_to=? (or IS NULL: unassigned
+            # work) AND stage=? ORDER BY first_response_due_at LIMIT n (desk/queue_selectors.py).
+            models.Index(
+                fields=["assigned_to", "stage", "first_response_due_at"],
+                name="referral_assignee_due",
+            ),
+            # Unassigned work of a queue by due time, per stage: WHERE queue=? AND stage=? AND
+            # assigned_to IS NULL ORDER BY first_response_due_at LIMIT n (My work's unassigned
+            # tab, the queue page's "Unassigned" filter, Next referral). Partial: only the rows
+            # nobody has, so a stage whose rows are all assigned costs nothing to look through.
+            models.Index(
+                fields=["queue", "stage", "first_response_due_at"],
+                name="referral_unassigned_due",
+                condition=Q(assigned_to__isnull=True),
+            ),
             # Reports and lists by program over time.
             models.Index(fields=["program", "received_at"], name="referral_program_time"),
         ]

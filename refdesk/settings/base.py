@@ -241,8 +241,9 @@ STORAGES = {
 # recovery code. The admin login goes through the same page (refdesk/urls.py), and
 # RequireMFAMiddleware keeps a user without an authenticator on the enrolment page.
 AUTHENTICATION_BACKENDS = [
-    # ModelBackend refuses inactive users; allauth's adds email login and its MFA stage.
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # ModelBackend refuses inactive users; allauth's adds email login and its MFA stage; ours
+    # loads the user's teams and MFA state with the user (one query per request, not four).
+    "refdesk.accounts.backends.StaffAuthenticationBackend",
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/desk/"

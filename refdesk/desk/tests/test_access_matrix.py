@@ -236,6 +236,31 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
         expect("login", "404", owner="422"),
     ),  # fmt: skip
     ("desk:search", "POST", lambda w: "/desk/search", EVERY_STAFF),
+    # --- work tools ----------------------------------------------------------------------------
+    ("desk:my_work", "GET", lambda w: "/desk/work", EVERY_STAFF),
+    # Next referral always answers with a redirect: the referral taken, or a message why not.
+    ("desk:next_referral", "POST", lambda w: "/desk/work/next", expect("login", "away")),
+    (
+        "desk:queue_next",
+        "POST",
+        lambda w: "/desk/queues/clinical-ops-prescreening/next",
+        expect("login", "404", coordinator="away", owner="away", auditor="away"),
+    ),
+    # An empty bulk post goes back to the queue with a message; for others the queue is missing.
+    (
+        "desk:queue_bulk",
+        "POST",
+        lambda w: "/desk/queues/clinical-ops-prescreening/bulk",
+        expect("login", "404", coordinator="away", owner="away", auditor="away"),
+    ),
+    # Saved filters: a post naming no page, or a filter that is not yours: not found.
+    ("desk:saved_filter_create", "POST", lambda w: "/desk/saved-filters", expect("login", "404")),
+    (
+        "desk:saved_filter_delete",
+        "POST",
+        lambda w: f"/desk/saved-filters/{UNKNOWN}/delete",
+        expect("login", "404"),
+    ),
     # The user's own inbox and preferences: nobody else's can be named in the URL.
     ("desk:notifications", "GET", lambda w: "/desk/notifications", EVERY_STAFF),
     ("desk:notifications_badge", "GET", lambda w: "/desk/notifications/badge", EVERY_STAFF),

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('intake', '0009_index_names_of_earlier_referrals'),
+        ('intake', '0011_index_unassigned_work_by_due'),
     ]
 
     operations = [
