@@ -281,3 +281,13 @@ def test_the_officer_follows_the_notice_from_the_referral_page_and_its_triage_re
     assert "Drug-safety triage: Adverse event, serious" in activity
     assert "Drug-safety notice acknowledged" in activity
     assert "lead details changed" not in activity.lower()
+
+
+def test_the_officer_without_queues_is_pointed_to_the_notices(client):
+    from refdesk.testing import adverse_event_referral, agent, safety_officer
+
+    agent()
+    adverse_event_referral(1)
+    page = login(client, safety_officer()).get("/desk/").content.decode()
+    assert "open the drug-safety notices" in page and "(1 open)" in page
+    assert "an administrator adds you to a team" not in page
