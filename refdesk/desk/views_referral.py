@@ -191,6 +191,8 @@ def detail_context(request, referral: Referral) -> dict:
         "lead_answers": _labelled(definition, lead_answers, _answer_label),
         "lead_zone": _lead_zone(lead),
         "lead_zone_label": timezone_label(str(_lead_zone(lead) or "")),
+        # The lead's time is worth a second line only when it is not the reader's own.
+        "lead_zone_differs": str(_lead_zone(lead) or "") != timezone.get_current_timezone_name(),
         "now": now,
         "flag_labels": [FLAG_WORDS.get(flag, flag.replace("_", " ")) for flag in referral.flags],
         "sla_state": qs.sla_state(referral, now=now, day_end=now + _DAY),
