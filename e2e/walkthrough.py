@@ -1609,6 +1609,61 @@ class Walkthrough:
                 f"auditor: {reference}'s timeline lacks the re-route or shows its reason",
             )
 
+    def work_from_my_work(self) -> None:
+        """Issue 10's "Done when": the patient-services agent (no JavaScript) works the demo
+        queue from My work to an outcome. My work -> Next referral (continuing the one in
+        progress when offered) -> the referral page, whose only open form is the primary next
+        step (every other action closed in the menu: nothing to scroll past) -> log a contact
+        attempt with the referrer -> the primary step becomes Qualify -> closed, confirmed.
+        Then the agent's notifications and preferences pages."""
+        username = NO_JS_USER
+        result = self.results.get(username)
+        if result is None or not result.login_ok:
+            return
+        session, done = self.sessions[username], result.actions
+        page = session.page
+        session.goto("/desk/work")
+        session.gallery("my-work-desktop")
+        page.locator("form.next-form button[type=submit]").first.click()
+        page.wait_for_load_state()
+        session.snapshot()
+        if page.locator("a", has_text="Continue").count():
+            page.locator("a", has_text="Continue").first.click()
+            page.wait_for_load_state()
+            session.snapshot()
+        if not self.run.check(
+            "/desk/referrals/" in page.url, f"{username}: Next referral opened no referral"
+        ):
+            return
+        done.append("next referral from My work")
+        visible_forms = page.locator("#referral form.action:visible").count()
+        primary = page.locator("#referral .primary-action form.action")
+        self.run.check(
+            primary.count() == 1 and visible_forms == 1,
+            f"{username}: the referral page shows {visible_forms} open forms, expected only the "
+            "primary next step",
+        )
+        if do_action(
+            session,
+            "log_contact",
+            {"party": "referrer", "channel": "email", "outcome": "reached"},
+            expect="Contact attempt (referrer, email): reached",
+            label="my-work-contact",
+        ):
+            done.append("log contact (My work)")
+        qualify = page.locator("#referral .primary-action form.action-qualify")
+        self.run.check(
+            qualify.count() == 1, f"{username}: after reaching someone, Qualify is not first"
+        )
+        if do_action(session, "qualify", {}, expect="Closed as qualified", label="my-work-done"):
+            done.append("qualify (My work)")
+            self.run.check(
+                page.locator("#desk-messages", has_text="qualified and closed").count() == 1,
+                f"{username}: no confirmation after qualifying",
+            )
+        session.goto("/desk/notifications")
+        session.goto("/desk/preferences")
+
     def auditor_reads_the_work(self) -> None:
         """After the work: the auditor sees every step but no lead identity and no notes."""
         session = self.sessions.get("auditor")
@@ -1997,6 +2052,7 @@ def main(argv: list[str] | None = None) -> int:
                 walk.work_product()
                 walk.work_support_without_js()
                 walk.reroute_without_js()
+                walk.work_from_my_work()
                 walk.auditor_reads_the_work()
                 walk.check_referral_pages(stage_label="after", refusals=False)
                 walk.check_leaks()
