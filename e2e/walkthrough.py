@@ -1664,6 +1664,48 @@ class Walkthrough:
         session.goto("/desk/notifications")
         session.goto("/desk/preferences")
 
+    def keyboard_on_a_queue(self) -> None:
+        """With JavaScript, on a queue page: ``?`` opens the shortcuts help, ``j`` focuses the
+        first row and ``k``/``j`` move along the rows, ``o`` opens the focused referral."""
+        username = next(
+            (
+                name
+                for name, result in self.results.items()
+                if result.login_ok
+                and result.queues_seen
+                and self.sessions[name].javascript
+                and self.patient_identity_allowed(name)
+            ),
+            None,
+        )
+        if username is None:
+            return
+        session, done = self.sessions[username], self.results[username].actions
+        page = session.page
+        session.goto(f"/desk/queues/{self.results[username].queues_seen[0]}")
+        rows = page.locator(".row--focused")
+        if page.locator("a[href^='/desk/referrals/']").count() == 0:
+            return
+        page.keyboard.press("?")
+        help_open = page.locator("dialog#shortcuts-help[open]").count() == 1
+        page.keyboard.press("Escape")
+        page.keyboard.press("j")
+        first = rows.count() == 1
+        page.keyboard.press("o")
+        try:
+            page.wait_for_url("**/desk/referrals/**", timeout=5000)
+            page.wait_for_load_state()
+        except Exception:  # noqa: BLE001 (a Playwright timeout: reported below)
+            pass
+        opened = "/desk/referrals/" in page.url
+        if self.run.check(
+            help_open and first and opened,
+            f"{username}: keyboard shortcuts on a queue page (help {help_open}, j {first}, "
+            f"o {opened})",
+        ):
+            done.append("keyboard: ? j o")
+        session.snapshot()
+
     def auditor_reads_the_work(self) -> None:
         """After the work: the auditor sees every step but no lead identity and no notes."""
         session = self.sessions.get("auditor")
@@ -2053,6 +2095,7 @@ def main(argv: list[str] | None = None) -> int:
                 walk.work_support_without_js()
                 walk.reroute_without_js()
                 walk.work_from_my_work()
+                walk.keyboard_on_a_queue()
                 walk.auditor_reads_the_work()
                 walk.check_referral_pages(stage_label="after", refusals=False)
                 walk.check_leaks()
