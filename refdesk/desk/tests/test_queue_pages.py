@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
@@ -10,51 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from refdesk.access.selectors import PATIENT_DATA_VIEWED
-from refdesk.accounts.models import TeamMembership
 from refdesk.audit.models import AuditEvent
+from refdesk.desk.tests.lists import QUEUE_URL, logged_in, references, trials
 from refdesk.intake.choices import Stage
-from refdesk.intake.models import Referral
-from refdesk.testing import make_personas, submit, support, trial
+from refdesk.testing import submit, support
 
 pytestmark = pytest.mark.django_db
-
-QUEUE_URL = "/desk/queues/clinical-ops-prescreening"
-NOW = dt.datetime(2025, 3, 12, 15, 0, tzinfo=dt.UTC)  # a Wednesday
-
-
-@pytest.fixture
-def people():
-    personas = make_personas()
-    # Nobody available: submitted referrals wait unassigned, so claims and filters are ours.
-    TeamMembership.objects.update(available=False)
-    return personas
-
-
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-
-
-def trials(count: int, *, start: int = 0, days_ago: int = 0) -> list[Referral]:
-    return [
-        submit(
-            "trial-prescreening",
-            trial(n),
-            received_at=NOW - dt.timedelta(days=days_ago, minutes=n),
-        )
-        for n in range(start, start + count)
-    ]
-
-
-def references(response) -> list[str]:
-    """The references in the rows (not in messages), in page order."""
-    rows = re.search(r"<tbody>(.*)</tbody>", response.content.decode(), re.S)
-    return re.findall(r">(RF-[0-9A-Z]{4}-[0-9A-Z]{4})<", rows.group(1)) if rows else []
-
-
-def logged_in(client, user):
-    client.force_login(user)
-    return client
 
 
 def test_the_index_lists_only_the_users_queues_with_their_counts(client, people, frozen):

@@ -21,51 +21,16 @@ from refdesk.audit.models import AuditEvent
 from refdesk.desk import queue_selectors as qs
 from refdesk.desk import views_work
 from refdesk.desk.models import SavedFilter
+from refdesk.desk.tests.lists import NOW, QUEUE_URL, logged_in, references, trials
 from refdesk.intake.choices import Stage
 from refdesk.intake.models import Referral
 from refdesk.routing.models import Queue
-from refdesk.testing import login_with_mfa, make_personas, staff, submit, support, trial
+from refdesk.testing import login_with_mfa, staff, submit, support
 from refdesk.workflow.assignment import referral_claim
 
 pytestmark = pytest.mark.django_db
 
-QUEUE_URL = "/desk/queues/clinical-ops-prescreening"
-NOW = dt.datetime(2025, 3, 12, 15, 0, tzinfo=dt.UTC)  # a Wednesday
 STATIC = Path(__file__).resolve().parent.parent / "static" / "desk"
-
-
-@pytest.fixture
-def people():
-    personas = make_personas()
-    # Nobody available: submitted referrals wait unassigned, so claims and filters are ours.
-    TeamMembership.objects.update(available=False)
-    return personas
-
-
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-
-
-def trials(count: int, *, start: int = 0, days_ago: int = 0) -> list[Referral]:
-    return [
-        submit(
-            "trial-prescreening",
-            trial(n),
-            received_at=NOW - dt.timedelta(days=days_ago, minutes=n),
-        )
-        for n in range(start, start + count)
-    ]
-
-
-def references(response) -> list[str]:
-    rows = re.search(r"<tbody>(.*)</tbody>", response.content.decode(), re.S)
-    return re.findall(r">(RF-[0-9A-Z]{4}-[0-9A-Z]{4})<", rows.group(1)) if rows else []
-
-
-def logged_in(client, user):
-    client.force_login(user)
-    return client
 
 
 def next_link(response) -> dict | None:
