@@ -11,6 +11,7 @@ from django.utils import timezone
 from refdesk.accounts.services import team_upsert
 from refdesk.audit.services import Actor, actor_label, audit_record
 from refdesk.core.errors import ApplicationError
+from refdesk.outreach.services import content_sync
 from refdesk.programs.loader import LoadedProgram
 from refdesk.programs.models import Program, ProgramVersion
 from refdesk.referrers.services import source_sync
@@ -111,4 +112,6 @@ def _apply_one(*, loaded: LoadedProgram, actor: Actor, note: str) -> ApplyResult
         sources={slug: source["label"] for slug, source in data["sources"].items()},
         actor=actor,
     )
+    # Templates and materials whose wording is new wait as drafts for approval (console).
+    content_sync(program=program, definition=data, actor=actor)
     return ApplyResult(program.slug, number, created=True)

@@ -95,6 +95,9 @@ class Referral(BaseModel):
     # stopped, and the business time it has stood still in earlier waits (added to the SLA).
     sla_paused_at = models.DateTimeField(null=True, blank=True)
     sla_paused_seconds = models.PositiveIntegerField(default=0)
+    # The first response to the lead (the SLA's end): the first message sent to them or the
+    # first logged attempt to reach them. Set once, by the workflow.
+    first_responded_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     utm_source = models.CharField(max_length=100, blank=True)

@@ -19,6 +19,8 @@ ALL_CHANNELS = ("phone", "email", "sms", "mail")
 def check_outreach(c) -> None:
     _check_sla(c)
     _check_templates(c)
+    _check_materials(c)
+    _check_content_categories(c)
     _check_followup(c)
     _check_scheduling(c)
 
@@ -55,6 +57,40 @@ def _check_templates(c) -> None:
                 c.issues.append(Issue((*here, "subject"), f"a {channel} message has no subject"))
             for field in ("subject", "body"):
                 _check_placeholders(c, (*here, field), getattr(rendition, field))
+
+
+def _check_materials(c) -> None:
+    d = c.d
+    for material_id, material in d.materials.items():
+        loc = ("materials", material_id)
+        c.refs((*loc, "request_types"), material.request_types, d.request_types, "request type")
+        c.refs((*loc, "therapy_areas"), material.therapy_areas, d.therapy_areas, "therapy area")
+
+
+def content_categories(d: ProgramDefinition) -> set[str]:
+    return {t.content_category for t in d.request_types.values() if t.content_category}
+
+
+def _check_content_categories(c) -> None:
+    known = content_categories(c.d)
+    for template_id, template in c.d.templates.items():
+        category = template.content_category
+        if category is not None and category not in known:
+            c.issues.append(
+                Issue(
+                    ("templates", template_id, "content_category"),
+                    f"unknown content category '{category}' (known: {', '.join(sorted(known))})",
+                )
+            )
+    allowed = c.d.followup.clinician_outreach.content_categories or ()
+    for category in allowed:
+        if category not in known:
+            c.issues.append(
+                Issue(
+                    ("followup", "clinician_outreach", "content_categories"),
+                    f"unknown content category '{category}' (known: {', '.join(sorted(known))})",
+                )
+            )
 
 
 def _check_placeholders(c, loc: Loc, text: str | None) -> None:

@@ -41,7 +41,14 @@ from refdesk.programs.schema_base import (
     Weekday,
 )
 from refdesk.programs.schema_intake import Consent, Intake, Source
-from refdesk.programs.schema_outreach import Followup, Scheduling, Sla, Template
+from refdesk.programs.schema_outreach import (
+    Followup,
+    Material,
+    MaterialId,
+    Scheduling,
+    Sla,
+    Template,
+)
 
 SCHEMA_ID = "refdesk/program/v1"
 
@@ -291,6 +298,9 @@ class ProgramDefinition(Model):
     alerts: tuple[Alert, ...] = Field((), description="Rules applied on top of routing.")
     sla: Sla = Field(description="First-response promise.")
     templates: dict[TemplateId, Template] = Field(min_length=1, description="Approved messages.")
+    materials: dict[MaterialId, Material] = Field(
+        {}, description="Approved education materials ({links.materials})."
+    )
     followup: Followup = Field(description="Acknowledgement, first outreach and retries.")
     scheduling: Scheduling | None = Field(None, description="Omitted means no scheduling.")
     duplicates: Duplicates = Field(Duplicates(), description="Duplicate detection.")

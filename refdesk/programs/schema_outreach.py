@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from refdesk.programs.schema_base import (
     AppointmentTypeId,
     Bool,
+    CategoryId,
     Channel,
+    ClockTime,
     Condition,
     Model,
     NonNegativeInt,
@@ -19,7 +21,11 @@ from refdesk.programs.schema_base import (
     RequestTypeId,
     TemplateId,
     Text,
+    TherapyAreaId,
 )
+
+MaterialId = TemplateId  # same slug rules
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 
 
 class ResponseTime(Model):
@@ -94,9 +100,62 @@ class Template(Model):
         description="The wording per channel (phone = call script, mail = letter). Lead "
         "messages go out on the consented or preferred channel, so cover each of those.",
     )
+    language: Language = Field("en", description='The language of the wording ("en", "es-US").')
+    content_category: CategoryId | None = Field(
+        None,
+        description="The content category it carries; omitted means the request type's. "
+        "Clinician outreach may use only the categories followup.clinician_outreach allows.",
+    )
     approved_by: Text = Field(description="Who approved this version (person or committee).")
     approved_on: dt.date = Field(description="Approval date.")
     review_ref: Text = Field(description="Reference of the medical/legal/regulatory review.")
+
+
+class Material(Model):
+    """An approved document or link (education material), versioned like a template; a
+    message includes only approved, unexpired materials ({links.materials})."""
+
+    title: Text = Field(description="The title shown to the recipient.")
+    kind: Literal["document", "link"] = Field(description="A document (PDF) or a web page.")
+    url: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] = Field(
+        description="Where it is published (https)."
+    )
+    version: PositiveInt = Field(description="Raise it whenever the material changes.")
+    request_types: tuple[RequestTypeId, ...] = Field(
+        (), description="The request types it answers; empty means any."
+    )
+    therapy_areas: tuple[TherapyAreaId, ...] = Field(
+        (), description="The therapy areas it is for; empty means any."
+    )
+    language: Language = Field("en", description="The material's language.")
+    approved_by: Text = Field(description="Who approved this version (person or committee).")
+    approved_on: dt.date = Field(description="Approval date.")
+    review_ref: Text = Field(description="Reference of the medical/legal/regulatory review.")
+
+
+class QuietHours(Model):
+    """No message reaches a lead between start and end in the lead's own time zone."""
+
+    start: ClockTime = Field("21:00", description="Quiet from (lead-local).")
+    end: ClockTime = Field("08:00", description="Quiet until (lead-local).")
+
+
+class ClinicianOutreach(Model):
+    """The channels and content categories outreach to clinicians may use."""
+
+    channels: tuple[Channel, ...] = Field(
+        ("email", "phone"), description="Channels messages to clinicians may use."
+    )
+    content_categories: tuple[CategoryId, ...] | None = Field(
+        None, description="Content categories that may be sent; omitted means every category."
+    )
+
+
+class Approvals(Model):
+    """How long an approval of a template or material lasts."""
+
+    valid_days: PositiveInt = Field(365, description="Days until re-approval is due.")
+    warn_days: PositiveInt = Field(30, description="Owners are warned this many days before.")
 
 
 class TemplateUse(Model):
@@ -144,6 +203,11 @@ class Followup(Model):
     )
     first_outreach: FirstOutreach = Field(description="The first message to the lead.")
     retry: Retry = Field(description="The retry window.")
+    quiet_hours: QuietHours = Field(QuietHours(), description="No messages to leads in these hours.")
+    clinician_outreach: ClinicianOutreach = Field(
+        ClinicianOutreach(), description="What outreach to clinician leads may use."
+    )
+    approvals: Approvals = Field(Approvals(), description="Re-approval of templates and materials.")
 
 
 class AppointmentType(Model):

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "refdesk.consent",
     "refdesk.intake",
     "refdesk.access",
+    "refdesk.outreach",
     "refdesk.workflow",
     "refdesk.api",
     "refdesk.demo",
