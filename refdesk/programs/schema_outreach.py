@@ -203,7 +203,9 @@ class Followup(Model):
     )
     first_outreach: FirstOutreach = Field(description="The first message to the lead.")
     retry: Retry = Field(description="The retry window.")
-    quiet_hours: QuietHours = Field(QuietHours(), description="No messages to leads in these hours.")
+    quiet_hours: QuietHours = Field(
+        QuietHours(), description="No messages to leads in these hours."
+    )
     clinician_outreach: ClinicianOutreach = Field(
         ClinicianOutreach(), description="What outreach to clinician leads may use."
     )

@@ -14,16 +14,26 @@ from refdesk.intake.models import Referral
 
 class NotificationKind(models.TextChoices):
     ASSIGNED = "assigned", "Assigned to you"
+    ATTEMPT_DUE = "attempt_due", "Contact attempt due"  # the retry cadence: call or write now
+    SLA_WARNING = "sla_warning", "First response due soon"  # to the assignee, before breach
+    SLA_BREACHED = "sla_breached", "First response overdue"  # to the assignee, at breach
+    ESCALATED = "escalated", "Escalated: first response overdue"  # queue leads, program owner
+    MANUAL_CHECK = "manual_check", "Manual check needed"  # a high-value lead needs a person
+    CONTENT_EXPIRING = "content_expiring", "Approval ending"  # a template or material
 
 
 class Notification(models.Model):
     """One thing a staff member should know: written by a workflow service in the same
-    transaction as the change it announces (a new assignment). SLA warnings are not stored:
-    the list computes them from the due times, so none is ever missed or stale."""
+    transaction as the change it announces (a new assignment, an attempt due, an SLA warning or
+    escalation fired by a timer, an approval about to end)."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
-    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="+")
+    referral = models.ForeignKey(
+        Referral, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
     kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    # What it is about when it is not a referral (a template's name); never patient data.
+    subject = models.CharField(max_length=200, blank=True)
     actor = models.CharField(max_length=200, help_text="Who caused it (an audit actor label).")
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)

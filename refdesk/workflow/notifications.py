@@ -37,6 +37,32 @@ def notify_assigned(*, referral: Referral, assignee: User, actor: Actor, at: dt.
     )
 
 
+def notify(
+    *,
+    users,
+    kind: str,
+    actor: Actor,
+    at: dt.datetime,
+    referral: Referral | None = None,
+    subject: str = "",
+) -> int:
+    """Tell each of ``users`` (once each) about something; in the caller's transaction.
+    ``subject`` names what it is about when it is not a referral, never patient data."""
+    rows = [
+        Notification(
+            user=user,
+            referral=referral,
+            kind=kind,
+            subject=subject[:200],
+            actor=actor_label(actor),
+            created_at=at,
+        )
+        for user in {user.pk: user for user in users}.values()
+    ]
+    Notification.objects.bulk_create(rows)
+    return len(rows)
+
+
 @dataclass(frozen=True)
 class Inbox:
     unread: list[Notification]
@@ -62,6 +88,7 @@ def inbox_for(user: User, *, now: dt.datetime | None = None) -> Inbox:
         .select_related("referral", "referral__program")
         .only(
             "kind",
+            "subject",
             "actor",
             "created_at",
             "read_at",
