@@ -215,6 +215,23 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "refdesk <no-reply@localhost>")
 
+# Text messages (refdesk.outreach.sms, docs/delivery.md): development prints them to the console;
+# production sends none until a provider is configured (the console would log patient data).
+REFDESK_SMS_BACKEND = env.str(
+    "REFDESK_SMS_BACKEND",
+    "refdesk.outreach.sms.DisabledSMSBackend"
+    if PRODUCTION
+    else "refdesk.outreach.sms.ConsoleSMSBackend",
+)
+if PRODUCTION and REFDESK_SMS_BACKEND.endswith(".ConsoleSMSBackend"):
+    raise ImproperlyConfigured("REFDESK_SMS_BACKEND: the console backend prints patient data")
+REFDESK_TWILIO_ACCOUNT_SID = env.str("REFDESK_TWILIO_ACCOUNT_SID", "")
+REFDESK_TWILIO_AUTH_TOKEN = env.str("REFDESK_TWILIO_AUTH_TOKEN", "")  # also signs its webhooks
+REFDESK_TWILIO_FROM = env.str("REFDESK_TWILIO_FROM", "")  # +E.164 number or Messaging Service MG...
+REFDESK_TWILIO_BASE_URL = env.str("REFDESK_TWILIO_BASE_URL", "https://api.twilio.com")
+# Signs the email-events webhook; empty: derived from SECRET_KEY (refdesk.portal.hooks).
+REFDESK_WEBHOOK_SECRET = env.str("REFDESK_WEBHOOK_SECRET", "")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
