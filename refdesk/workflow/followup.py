@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from refdesk.accounts.models import User
@@ -148,18 +149,16 @@ def timers_claim(*, now: datetime, limit: int = 50) -> list[tuple[int, datetime]
     """Claim up to ``limit`` due timers (pending, or running past a lapsed lease) with one
     conditional UPDATE; ``SKIP LOCKED`` on PostgreSQL. Returns (id, lease) pairs."""
     lease = now + LEASE
-    table = Timer._meta.db_table
-    skip = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    sql = (
-        f"UPDATE {table} SET state = 'running', lease_until = %s "
-        f"WHERE id IN (SELECT id FROM {table} WHERE next_action_at <= %s AND "
-        f"(state = 'pending' OR (state = 'running' AND lease_until < %s)) "
-        f"ORDER BY next_action_at LIMIT %s{skip}) "
-        f"AND (state = 'pending' OR lease_until < %s) RETURNING id"
-    )
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [lease, now, now, limit, now])
-        ids = [row[0] for row in cursor.fetchall()]
+    due = Q(state=TimerState.PENDING) | Q(state=TimerState.RUNNING, lease_until__lt=now)
+    with transaction.atomic():
+        ids = list(
+            Timer.objects.select_for_update(skip_locked=True)
+            .filter(due, next_action_at__lte=now)
+            .order_by("next_action_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            Timer.objects.filter(pk__in=ids).update(state=TimerState.RUNNING, lease_until=lease)
     return [(pk, lease) for pk in ids]
 
 
@@ -217,6 +216,17 @@ def _first_template(referral: Referral, definition: ProgramDefinition) -> str | 
 def _fire_attempt(timer, referral, definition, now):
     first = definition.followup.first_outreach
     number = timer.attempt
+    later_due = Timer.objects.filter(
+        referral=referral,
+        kind=TimerKind.ATTEMPT,
+        attempt__gt=number,
+        state=TimerState.PENDING,
+        next_action_at__lte=now,
+    ).exists()
+    if later_due:
+        # Caught up after a pause (the worker was down): only the latest due attempt is made,
+        # never two messages at once.
+        return TimerState.CANCELLED, "superseded", None
     if first.mode == "agent" or referral.preferred_contact not in ("email", "sms"):
         # A person makes this attempt (agent mode, or the lead prefers a call): tell them.
         if referral.assigned_to_id is None:

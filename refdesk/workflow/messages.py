@@ -36,8 +36,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from refdesk.audit.services import Actor, actor_label, audit_record
@@ -381,22 +381,25 @@ def messages_claim(*, now: datetime, limit: int = 50) -> list[tuple[int, datetim
     Due means ``next_action_at <= now`` and either scheduled, or claimed/sending with a lapsed
     lease (its worker died). Scheduled rows become ``claimed``; a lapsed ``sending`` row keeps
     its status, so the sender knows it was interrupted mid-call. On PostgreSQL ``SKIP LOCKED``
-    lets workers claim disjoint batches without waiting on each other. Returns (id, lease).
+    lets workers claim disjoint batches without waiting on each other (SQLite has one writer:
+    the claim's transaction is the lock). Returns (id, lease).
     """
     lease = now + LEASE
-    table = Message._meta.db_table
-    skip = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    sql = (
-        f"UPDATE {table} SET lease_until = %s, tries = tries, "
-        f"status = CASE WHEN status = 'scheduled' THEN 'claimed' ELSE status END "
-        f"WHERE id IN (SELECT id FROM {table} WHERE next_action_at <= %s AND "
-        f"(status = 'scheduled' OR (status IN ('claimed', 'sending') AND lease_until < %s)) "
-        f"ORDER BY next_action_at LIMIT %s{skip}) "
-        f"AND (status = 'scheduled' OR lease_until < %s) RETURNING id"
+    due = Q(status=MessageStatus.SCHEDULED) | Q(
+        status__in=(MessageStatus.CLAIMED, MessageStatus.SENDING), lease_until__lt=now
     )
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [lease, now, now, limit, now])
-        ids = [row[0] for row in cursor.fetchall()]
+    with transaction.atomic():
+        ids = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(due, next_action_at__lte=now)
+            .order_by("next_action_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            Message.objects.filter(pk__in=ids, status=MessageStatus.SCHEDULED).update(
+                status=MessageStatus.CLAIMED
+            )
+            Message.objects.filter(pk__in=ids).update(lease_until=lease)
     return [(pk, lease) for pk in ids]
 
 
