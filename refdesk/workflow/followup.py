@@ -77,21 +77,34 @@ def _sla_target(kind: str, referral: Referral, definition: ProgramDefinition):
     return due + timedelta(hours=escalation.after_breach_hours)
 
 
-def followup_start(*, referral: Referral, actor: Actor, now: datetime | None = None) -> None:
+def followup_start(
+    *, referral: Referral, actor: Actor, now: datetime | None = None, fresh: bool = False
+) -> None:
     """Schedule the acknowledgement and arm the timers of a routed referral (see the module
-    doc); in the caller's transaction. Closed or duplicate referrals get nothing."""
+    doc); in the caller's transaction. Closed or duplicate referrals get nothing. ``fresh``:
+    a referral just submitted, with nothing armed yet (intake saves the look-ups: two
+    statements in all, the message and the timers)."""
     if referral.stage == Stage.CLOSED or referral.duplicate_of_id:
         return
     now = now or timezone.now()
     definition = version_definition(referral.program_version)
     followup = definition.followup
+    if referral.stage in WAITING_STAGES:
+        # The referrer owes information (they were asked for it): the acknowledgement and the
+        # lead's follow-up start once the referral is complete.
+        return
+    if not fresh:
+        followup_release(referral_id=referral.pk, reason="waiting_on_referrer", now=now)
     ack = followup.acknowledge_referrer
     if (
         ack is not None
         and referral.referrer.email
-        and not Message.objects.filter(
-            referral=referral, purpose=MessagePurpose.ACKNOWLEDGEMENT
-        ).exists()
+        and (
+            fresh
+            or not Message.objects.filter(
+                referral=referral, purpose=MessagePurpose.ACKNOWLEDGEMENT
+            ).exists()
+        )
     ):
         message_schedule(
             referral=referral,
@@ -102,9 +115,6 @@ def followup_start(*, referral: Referral, actor: Actor, now: datetime | None = N
             actor=actor,
             due_at=now,
         )
-    if referral.stage in WAITING_STAGES:
-        return  # the referrer owes information: the lead is contacted once it is complete
-    followup_release(referral_id=referral.pk, reason="waiting_on_referrer", now=now)
     retry = followup.retry
     cadence = retry.cadence_days or tuple(
         round(i * retry.window_days / retry.attempts) for i in range(retry.attempts)
@@ -134,6 +144,8 @@ def followup_start(*, referral: Referral, actor: Actor, now: datetime | None = N
                 Timer(referral=referral, kind=kind, next_action_at=target, created_at=now)
             )
     Timer.objects.bulk_create(timers, ignore_conflicts=True)
+    if fresh:
+        return
     # Already armed (a completed referral routed again): follow the SLA clock where it moved.
     for kind in SLA_KINDS:
         target = _sla_target(kind, referral, definition)
@@ -412,9 +424,7 @@ def _email_escalation(referral: Referral, recipients: list[User], due: datetime)
         f"{due:%Y-%m-%d %H:%M} UTC and has not been given.\n\n"
         f"Open it: {settings.REFDESK_BASE_URL}/desk/referrals/{referral.public_id}\n"
     )
-    transaction.on_commit(
-        lambda: send_mail(subject, body, None, addresses, fail_silently=True), robust=True
-    )
+    transaction.on_commit(lambda: send_mail(subject, body, None, addresses), robust=True)
 
 
 def timers_fire_due(*, now: datetime | None = None, limit: int = 50) -> int:

@@ -582,10 +582,13 @@ def _record_sent(message: Message, provider_id: str, *, resend: bool, now: datet
             return "lost"
         referral = message.referral
         if message.audience == Audience.LEAD:
-            Referral.objects.filter(pk=referral.pk, first_responded_at__isnull=True).update(
-                first_responded_at=now
-            )
+            # Every lead message counts toward the retry cadence; only a person's message ends
+            # the SLA clock (it promises a person responds, not an automatic message).
             Referral.objects.filter(pk=referral.pk).update(lead_attempts=F("lead_attempts") + 1)
+            if message.purpose == MessagePurpose.MANUAL:
+                Referral.objects.filter(pk=referral.pk, first_responded_at__isnull=True).update(
+                    first_responded_at=now
+                )
         template = message.template
         audit_record(
             actor=SYSTEM,
@@ -653,10 +656,15 @@ def _record_failure(message: Message, failure: _SendFailed, *, now: datetime) ->
 
 
 def messages_deliver_due(*, now: datetime | None = None, limit: int = 50) -> int:
-    """Claim and deliver one batch of due messages; returns how many were claimed."""
+    """Claim and deliver one batch of due messages; returns how many were claimed. ``now``
+    (default: the clock) is the moment the checks judge (quiet hours, expiries)."""
     claimed = messages_claim(now=now or timezone.now(), limit=limit)
     for pk, lease in claimed:
-        message_deliver(pk, lease=lease)
+        try:
+            message_deliver(pk, lease=lease, now=now)
+        except Exception:
+            # One message's failure must not stop the batch; its lease lapses and it is retried.
+            logger.exception("message %s failed; retried when its lease lapses", pk)
     return len(claimed)
 
 

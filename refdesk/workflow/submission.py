@@ -192,10 +192,9 @@ def _write(
         # with the consent just recorded (nothing later can exist yet: no query).
         needed = consent_needed(definition.consent, lead_kind)
         referral_route(referral=referral, actor=actor, consent=consent_of(consent, needed=needed))
-        followup_start(referral=referral, actor=actor, now=received_at)
+        followup_start(referral=referral, actor=actor, now=received_at, fresh=True)
     elif stage == Stage.NEEDS_INFO:
         ask_referrer_on_commit(referral)
-        followup_start(referral=referral, actor=actor, now=received_at)
     return SubmitResult(referral, created=True)
 
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from refdesk.outreach.models import Message, Timer
 from refdesk.workflow.consent import consent_expire_due
 from refdesk.workflow.content import content_expiry_warn
 from refdesk.workflow.followup import timers_fire_due
@@ -87,3 +88,34 @@ def housekeeping(*, now: datetime | None = None) -> dict[str, int]:
     if any(done.values()):
         logger.info("housekeeping: %s", ", ".join(f"{k}={v}" for k, v in done.items() if v))
     return done
+
+
+def followup_replay(*, until: datetime, batch: int = 200) -> int:
+    """Run every due timer and message as of its own due time, in time order, up to ``until``:
+    what a worker running all along would have done (the demo builds its history with it).
+    Returns how many items ran."""
+    done = 0
+    while True:
+        first = min(
+            (
+                row
+                for row in (
+                    Timer.objects.filter(next_action_at__isnull=False)
+                    .order_by("next_action_at")
+                    .values_list("next_action_at", flat=True)
+                    .first(),
+                    Message.objects.filter(next_action_at__isnull=False)
+                    .order_by("next_action_at")
+                    .values_list("next_action_at", flat=True)
+                    .first(),
+                )
+                if row is not None
+            ),
+            default=None,
+        )
+        if first is None or first > until:
+            return done
+        ran = timers_fire_due(now=first, limit=batch) + messages_deliver_due(now=first, limit=batch)
+        if not ran:
+            return done  # only leased items are due: a live worker has them
+        done += ran

@@ -62,7 +62,9 @@ def test_it_acknowledges_the_referrer_and_sends_the_first_message_with_approved_
     assert lead_message.template.state == "approved"
     assert "message.sent" in actions(education_referral)
     education_referral.refresh_from_db()
-    assert education_referral.first_responded_at is not None
+    assert education_referral.lead_attempts == 1
+    # An automatic message is not a person's response: the SLA clock keeps running.
+    assert education_referral.first_responded_at is None
 
 
 def test_it_refuses_a_template_that_is_not_approved_and_records_why():
@@ -153,3 +155,57 @@ def test_closing_a_referral_cancels_its_timers(education_referral):
     assert not pending.exists()
     lead = Message.objects.filter(referral=education_referral, audience="lead")
     assert not lead.exclude(status=MessageStatus.REFUSED).exists()
+
+
+def test_a_breached_first_response_warns_then_escalates_to_the_queue_lead_and_owner(
+    education_referral, django_capture_on_commit_callbacks
+):
+    from refdesk.accounts.models import Team
+    from refdesk.accounts.services import team_lead_set
+    from refdesk.testing import owner, specialist
+    from refdesk.workflow.models import Notification
+
+    lead = specialist("lena.lead")
+    team_lead_set(
+        team=Team.objects.get(slug="medical-affairs"), user=lead, lead=True, actor="system:test"
+    )
+    program_owner = owner("otto.owner")
+    education_referral.refresh_from_db()
+    due = education_referral.first_response_due_at
+    run_at(due - timedelta(hours=1))  # warning (2 h before)
+    run_at(due + timedelta(minutes=1))  # breach
+    assert "referral.sla_breached" in actions(education_referral)
+    assert not Notification.objects.filter(kind="escalated").exists()
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        run_at(due + timedelta(hours=4, minutes=1))  # escalation after 4 hours
+    told = set(
+        Notification.objects.filter(kind="escalated").values_list("user__username", flat=True)
+    )
+    assert {"lena.lead", "otto.owner"} <= told
+    assert "referral.sla_escalated" in actions(education_referral)
+    escalation_mail = [m for m in mail.outbox if "Escalation" in m.subject]
+    assert escalation_mail and "Samuel" not in escalation_mail[0].body  # no patient data
+    assert program_owner.email in {a for m in escalation_mail for a in m.to}
+
+
+def test_a_persons_contact_stops_the_sla_timers(education_referral):
+    from refdesk.testing import specialist
+    from refdesk.workflow.contact import contact_attempt_log
+
+    education_referral.refresh_from_db()
+    contact_attempt_log(
+        referral=education_referral,
+        channel="email",
+        outcome="no_answer",
+        note="",
+        actor=specialist(),
+    )
+    run_at(education_referral.first_response_due_at + timedelta(hours=5))
+    assert "referral.sla_breached" not in actions(education_referral)
+    results = set(
+        Timer.objects.filter(referral=education_referral, kind__startswith="sla").values_list(
+            "result", flat=True
+        )
+    )
+    assert results == {"responded"}
