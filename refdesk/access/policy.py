@@ -89,6 +89,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "assign": LEAD_WORKERS | {Role.PROGRAM_OWNER},  # to the next available member (fair)
     "assign_to": frozenset({Role.PROGRAM_OWNER}),  # to a member the supervisor chooses
     "log_contact": LEAD_WORKERS,
+    "send_message": LEAD_WORKERS,
     "request_info": LEAD_WORKERS,
     "record_prescreen": frozenset({Role.CLINICAL_OPS_COORDINATOR}),
     "qualify": LEAD_WORKERS,

@@ -31,6 +31,8 @@ from refdesk.intake.labels import (
     request_type_label,
 )
 from refdesk.intake.models import Referral
+from refdesk.outreach.choices import MessagePurpose, MessageStatus
+from refdesk.outreach.selectors import messages_of
 from refdesk.programs.selectors import version_definition
 from refdesk.routing.choices import ReviewState
 from refdesk.routing.models import QueueNotice, Review
@@ -43,6 +45,7 @@ from refdesk.routing.selectors import (
 from refdesk.workflow.contact import CHANNELS, requestable_items
 from refdesk.workflow.contact import OUTCOME_LABELS as CONTACT_OUTCOME_LABELS
 from refdesk.workflow.contact import OUTCOMES as CONTACT_OUTCOMES
+from refdesk.workflow.messages import SENDABLE_CHANNELS, refusal_words
 from refdesk.workflow.transitions import STAFF_ACTIONS, Situation, actions_available
 
 # The page's words for each action: its menu entry, and what the confirmation says once done.
@@ -51,6 +54,7 @@ ACTION_TITLES = {
     "assign": "Assign to the next available member",
     "assign_to": "Assign to a team member",
     "log_contact": "Log a contact attempt",
+    "send_message": "Send a message from a template",
     "request_info": "Ask the referrer for missing information",
     "record_prescreen": "Record the prescreen outcome",
     "qualify": "Qualify and close",
@@ -67,6 +71,8 @@ DONE_MESSAGES = {
     "assign": "{ref} was assigned to the next available team member.",
     "assign_to": "{ref} was assigned.",
     "log_contact": "Contact attempt logged on {ref}.",
+    "send_message": "The message to the lead on {ref} is queued; it is checked again and sent "
+    "within a minute.",
     "request_info": "The referrer was asked for the missing information; {ref} waits for it "
     "and its first-response clock is paused.",
     "record_prescreen": "Prescreen outcome recorded on {ref}.",
@@ -179,6 +185,7 @@ def detail_context(request, referral: Referral) -> dict:
         ),
         "missing": [item_label(definition, item) for item in referral.missing],
         "timeline": timeline,
+        "outreach_messages": _messages(referral, definition),
         "actions": actions,
         "primary": primary,
         "why_no_action": "" if primary else _why_no_action(user, referral),
@@ -188,6 +195,34 @@ def detail_context(request, referral: Referral) -> dict:
 
 
 _DAY = dt.timedelta(days=1)
+MESSAGE_PURPOSES = dict(MessagePurpose.choices)
+MESSAGE_STATUSES = dict(MessageStatus.choices)
+
+
+def _messages(referral: Referral, definition) -> list[dict]:
+    """The referral's messages in words: what, to whom, how, and where each stands (no text,
+    no address: the trail and the outbox hold those)."""
+    rows = []
+    for message in messages_of(referral):
+        template = definition.templates.get(message.template_key)
+        why = refusal_words(message.reason)
+        rows.append(
+            {
+                "created_at": message.created_at,
+                "purpose": MESSAGE_PURPOSES.get(message.purpose, message.purpose),
+                "audience": message.audience,
+                "channel": channel_label(message.channel),
+                "template": template.name if template else message.template_key,
+                "version": message.template.version if message.template else None,
+                "status": message.status,
+                "status_label": MESSAGE_STATUSES.get(message.status, message.status),
+                "why": why if message.reason else "",
+                "due": message.next_action_at,
+                "sent_at": message.sent_at,
+                "materials": [m.title for m in message.materials.all()],
+            }
+        )
+    return rows
 
 
 def _worded_history(referral: Referral, definition) -> list:
@@ -284,6 +319,14 @@ def _action_choices(referral: Referral, actions, definition, consent) -> dict:
         choices["withdrawal_reasons"] = WithdrawalReason.choices
         choices["granted_purposes"] = [(p, purpose_label(definition, p)) for p in consent.purposes]
         choices["granted_channels"] = [(c, channel_label(c)) for c in consent.channels]
+    if "send_message" in actions:
+        choices["lead_templates"] = [
+            (key, template.name)
+            for key, template in definition.templates.items()
+            if template.audience == "lead"
+            and (not template.request_types or referral.request_type in template.request_types)
+        ]
+        choices["send_channels"] = [(c, channel_label(c)) for c in SENDABLE_CHANNELS]
     choices["channels"] = [(c, channel_label(c)) for c in CHANNELS]
     choices["contact_outcomes"] = [(o, CONTACT_OUTCOME_LABELS[o]) for o in CONTACT_OUTCOMES]
     choices["prescreen_outcomes"] = PrescreenOutcome.choices

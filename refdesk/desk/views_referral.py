@@ -43,6 +43,7 @@ from refdesk.workflow.contact import (
     contact_attempt_log,
     referral_request_info,
 )
+from refdesk.workflow.messages import message_send
 from refdesk.workflow.reviews import review_approve, review_reject
 from refdesk.workflow.route import referral_reroute
 from refdesk.workflow.transitions import STAFF_ACTIONS
@@ -223,6 +224,15 @@ def _log_contact(request, referral):
     )
 
 
+def _send_message(request, referral):
+    message_send(
+        referral=referral,
+        template_key=request.POST.get("template", ""),
+        channel=request.POST.get("channel", ""),
+        user=request.user,
+    )
+
+
 def _request_info(request, referral):
     referral_request_info(
         referral=referral,
@@ -322,6 +332,7 @@ HANDLERS: dict[str, Callable] = {
     "assign": _assign,
     "assign_to": _assign_to,
     "log_contact": _log_contact,
+    "send_message": _send_message,
     "request_info": _request_info,
     "record_prescreen": _record_prescreen,
     "qualify": _qualify,

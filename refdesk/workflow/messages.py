@@ -41,7 +41,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from refdesk.audit.services import Actor, actor_label, audit_record
-from refdesk.core.errors import ApplicationError
+from refdesk.core.errors import ApplicationError, ValidationFailed
 from refdesk.intake.links import status_url
 from refdesk.intake.models import Referral
 from refdesk.outreach import booking_links
@@ -58,7 +58,8 @@ from refdesk.outreach.selectors import content_in_force, materials_for
 from refdesk.outreach.sms import SmsError, get_sms_backend
 from refdesk.programs.schema import ProgramDefinition
 from refdesk.programs.selectors import version_definition
-from refdesk.workflow.contact import lead_contact_check
+from refdesk.workflow.contact import REFUSAL_WORDS, lead_contact_check
+from refdesk.workflow.transitions import action_guard
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,11 @@ SEND_REFUSAL_WORDS = {
     "missing_value": "a value the template needs is missing",
     "delivery_failed": "the provider could not deliver it",
 }
+
+
+def refusal_words(reason: str) -> str:
+    """Why a message was refused or held, in words (a code from either check)."""
+    return SEND_REFUSAL_WORDS.get(reason) or REFUSAL_WORDS.get(reason) or reason.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -320,7 +326,17 @@ def message_send(
     its reason, and nothing is written), then the message is scheduled for the worker, which
     checks again at the moment of sending."""
     now = now or timezone.now()
+    errors = []
+    if channel not in SENDABLE_CHANNELS:
+        errors.append(
+            {"field": "channel", "code": "invalid", "message": "Choose email or text message."}
+        )
+    if not template_key:
+        errors.append({"field": "template", "code": "required", "message": "Choose a template."})
+    if errors:
+        raise ValidationFailed(errors)
     with transaction.atomic():
+        action_guard(referral, "send_message")
         check = message_check(
             referral=referral,
             template_key=template_key,
@@ -329,9 +345,10 @@ def message_send(
             now=now,
         )
         if not check.allowed and not check.held:
-            words = SEND_REFUSAL_WORDS.get(check.reason) or check.reason.replace("_", " ")
+            words = refusal_words(check.reason)
+            field = "channel" if "channel" in check.reason else "template"
             raise ApplicationError(
-                f"this message cannot be sent: {words}", code=check.reason, field="template"
+                f"this message cannot be sent: {words}", code=check.reason, field=field
             )
         return message_schedule(
             referral=referral,

@@ -173,6 +173,13 @@ ACTIONS: dict[str, Action] = {
         stays=True,
         staff=True,
     ),
+    # A message from an approved template; the send check (workflow.messages) decides the rest.
+    "send_message": Action(
+        "sending a message to the lead",
+        _(Stage.NEEDS_INFO, Stage.QUEUED, Stage.IN_PROGRESS, Stage.SCHEDULED),
+        stays=True,
+        staff=True,
+    ),
     "request_info": Action(
         "requesting information from the referrer",
         _(Stage.AWAITING_REVIEW, Stage.QUEUED, Stage.IN_PROGRESS),

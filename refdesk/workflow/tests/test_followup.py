@@ -209,3 +209,45 @@ def test_a_persons_contact_stops_the_sla_timers(education_referral):
         )
     )
     assert results == {"responded"}
+
+
+def test_staff_send_a_template_from_the_referral_page_and_see_it_in_messages(client):
+    from refdesk.testing import action_url, agent, detail_url, support
+
+    approve_all_content()
+    person = agent()
+    moment = datetime(2026, 12, 8, 18, 0, tzinfo=UTC)  # 11:00 in Denver (the lead's zone)
+    with time_machine.travel(moment, tick=False):
+        referral = submit("patient-support", support(4, channels=("phone", "sms")))
+        client.force_login(person)
+        response = client.post(
+            action_url(referral, "send_message"),
+            {"template": "support-callback-intro", "channel": "sms"},
+        )
+        assert response.status_code == 302
+        sweep_due()
+        page = client.get(detail_url(referral)).content.decode()
+    from refdesk.outreach.sms import LocmemSMSBackend
+
+    assert len(LocmemSMSBackend.outbox) == 1
+    assert "Messages" in page and "Sent" in page
+    referral.refresh_from_db()
+    assert referral.first_responded_at == moment  # a person's message is the first response
+
+
+def test_a_refused_manual_send_says_why_and_writes_nothing(client):
+    from refdesk.testing import action_url, agent, support
+
+    approve_all_content()
+    person = agent()
+    moment = datetime(2026, 12, 8, 18, 0, tzinfo=UTC)
+    with time_machine.travel(moment, tick=False):
+        referral = submit("patient-support", support(5, channels=("phone",)))
+        client.force_login(person)
+        response = client.post(
+            action_url(referral, "send_message"),
+            {"template": "support-callback-intro", "channel": "sms"},
+        )
+    assert response.status_code == 400  # the page again, with the reason
+    assert "did not consent to this channel" in response.content.decode()
+    assert not Message.objects.filter(referral=referral, purpose="manual").exists()
