@@ -231,7 +231,6 @@ def _page_context(request, content: ContentVersion, **extra) -> dict:
         "material_url": _web_address(definition.get("url")),
         "history": _history(content_history(content)),
         "siblings": [_row(other, now=now, warn=warn) for other in content_siblings(content)],
-        "approver": person(actor_label(content.approved_by)) if content.approved_by else "",
         "may_approve": may_approve,
         "may_retire": may_retire,
         "author_blocked": content.state == ApprovalState.DRAFT
