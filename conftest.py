@@ -51,3 +51,13 @@ def _no_request_id_leak():
     token = set_request_id(None)
     yield
     reset_request_id(token)
+
+
+@pytest.fixture(autouse=True)
+def _empty_sms_outbox():
+    """Each test starts with no text messages sent (like Django's mail.outbox)."""
+    from refdesk.outreach.sms import LocmemSMSBackend
+
+    LocmemSMSBackend.outbox.clear()
+    yield
+    LocmemSMSBackend.outbox.clear()

@@ -201,24 +201,43 @@ REFDESK_OUTBOX = env.bool("REFDESK_OUTBOX", default=not PRODUCTION)
 if PRODUCTION and REFDESK_OUTBOX:
     raise ImproperlyConfigured("REFDESK_OUTBOX cannot be turned on in production")
 
-# Development prints mail to the console; tests swap in the locmem backend automatically.
-# MAILERS replaces EMAIL_BACKEND in Django 6.1.
-MAILERS = {
-    "default": {
-        "BACKEND": env.str(
-            "EMAIL_BACKEND",
-            "django.core.mail.backends.smtp.EmailBackend"
-            if PRODUCTION
-            else "django.core.mail.backends.console.EmailBackend",
-        ),
-        "OPTIONS": (
-            {"host": env.str("EMAIL_HOST", "localhost"), "port": env.int("EMAIL_PORT", 25)}
-            if PRODUCTION
-            else {}
-        ),
-    }
-}
+# Production sends through SMTP; development writes each message to a file under var/mail/
+# (the console's outbox page lists what was sent); tests swap in the locmem backend
+# automatically. An explicit EMAIL_BACKEND wins; the SMTP backend reads EMAIL_HOST/EMAIL_PORT
+# wherever it is chosen. MAILERS replaces EMAIL_BACKEND in Django 6.1.
+_EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+if _EMAIL_BACKEND.endswith("smtp.EmailBackend"):
+    _EMAIL_OPTIONS = {"host": env.str("EMAIL_HOST", "localhost"), "port": env.int("EMAIL_PORT", 25)}
+elif _EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+    _EMAIL_OPTIONS = {"file_path": str(DATA_DIR / "mail")}
+else:
+    _EMAIL_OPTIONS = {}
+MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": _EMAIL_OPTIONS}}
+# The domain of the Message-ID refdesk gives each message (its idempotency key @ this domain).
+REFDESK_MESSAGE_ID_DOMAIN = env.str("REFDESK_MESSAGE_ID_DOMAIN", "refdesk.invalid")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "refdesk <no-reply@localhost>")
+
+# Text messages (refdesk.outreach.sms, docs/delivery.md): development prints them to the console;
+# production sends none until a provider is configured (the console would log patient data).
+REFDESK_SMS_BACKEND = env.str(
+    "REFDESK_SMS_BACKEND",
+    "refdesk.outreach.sms.DisabledSMSBackend"
+    if PRODUCTION
+    else "refdesk.outreach.sms.ConsoleSMSBackend",
+)
+if PRODUCTION and REFDESK_SMS_BACKEND.endswith(".ConsoleSMSBackend"):
+    raise ImproperlyConfigured("REFDESK_SMS_BACKEND: the console backend prints patient data")
+REFDESK_TWILIO_ACCOUNT_SID = env.str("REFDESK_TWILIO_ACCOUNT_SID", "")
+REFDESK_TWILIO_AUTH_TOKEN = env.str("REFDESK_TWILIO_AUTH_TOKEN", "")  # also signs its webhooks
+REFDESK_TWILIO_FROM = env.str("REFDESK_TWILIO_FROM", "")  # +E.164 number or Messaging Service MG...
+REFDESK_TWILIO_BASE_URL = env.str("REFDESK_TWILIO_BASE_URL", "https://api.twilio.com")
+# Signs the email-events webhook; empty: derived from SECRET_KEY (refdesk.portal.hooks).
+REFDESK_WEBHOOK_SECRET = env.str("REFDESK_WEBHOOK_SECRET", "")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

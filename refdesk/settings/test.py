@@ -16,6 +16,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Text messages are kept in memory (LocmemSMSBackend.outbox, emptied before each test).
+REFDESK_SMS_BACKEND = "refdesk.outreach.sms.LocmemSMSBackend"
 TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 # Tests never serve collected static files (no collectstatic run); keep whitenoise quiet.
 STATIC_ROOT = None
