@@ -55,6 +55,13 @@ lead is shown (audited). They never work the referral itself (no claim, contact 
 given work by assignment) — their actions are on the notice (``notice.*`` rules).
 Masked means the value is replaced by ``MASK``; non-identifying lead fields (preferred channel,
 time zone, country, language, specialty) stay visible to everyone who may see the referral.
+
+Templates and materials (``content.*``, on a ``Program``) are wording, not patient data: the
+program owner, medical reviewer, auditor and administrator read every program's, other staff
+their owner team's; only the medical reviewer and the program owner approve or retire them
+(never their own wording: the service checks the author). The development outbox
+(``outbox.view``) is for lead workers, program owners and administrators; it lists messages of
+the referrals they may see, their text only where they see the lead.
 """
 
 from __future__ import annotations
@@ -108,6 +115,18 @@ ACTIONS = tuple(ACTION_ROLES)
 # them. They read the noticed referral, lead included, and nothing else.
 NOTICE_ROLES = frozenset({Role.DRUG_SAFETY_OFFICER})
 NOTICE_ACTIONS = ("acknowledge", "triage")
+
+# Templates and materials (objects: ``Program``; its content versions). Not patient data: the
+# sign-off roles and the checkers read every program's; other staff read their owner team's.
+# Approving and retiring is the sign-off roles' (the service adds: never the author).
+CONTENT_READ_ALL_ROLES = frozenset(
+    {Role.PROGRAM_OWNER, Role.MEDICAL_REVIEWER, Role.COMPLIANCE_AUDITOR, Role.ADMINISTRATOR}
+)
+CONTENT_SIGN_OFF_ROLES = frozenset({Role.MEDICAL_REVIEWER, Role.PROGRAM_OWNER})
+CONTENT_ACTIONS = ("approve", "retire")
+# The development outbox (messages as rendered; ``settings.REFDESK_OUTBOX``): those who follow
+# up leads and those who supervise or configure it. Message text only where the lead is shown.
+OUTBOX_ROLES = LEAD_WORKERS | {Role.PROGRAM_OWNER, Role.ADMINISTRATOR}
 
 
 # --- facts about the user (cached on the user object for the request) -----------------------
@@ -186,6 +205,12 @@ def member_of_notice_team(user, notice) -> bool:
 
 
 @rules.predicate
+def member_of_owner_team(user, program) -> bool:
+    """A member of the team owning the program (``Program.owner_team``)."""
+    return program is not None and is_staff_user(user) and program.owner_team_id in team_ids(user)
+
+
+@rules.predicate
 def is_patient_lead(user, referral) -> bool:
     return referral.lead_kind == "patient"
 
@@ -218,6 +243,12 @@ for _action in NOTICE_ACTIONS:
     POLICY.add_rule(f"notice.{_action}", reads_notices & member_of_notice_team)
 for _action, _roles in ACTION_ROLES.items():
     POLICY.add_rule(f"referral.{_action}", has_role(*_roles) & works_referral & lead_kind_allowed)
+# A program's templates and materials (objects: ``Program``).
+POLICY.add_rule("content.view", has_role(*CONTENT_READ_ALL_ROLES) | member_of_owner_team)
+for _action in CONTENT_ACTIONS:
+    POLICY.add_rule(f"content.{_action}", has_role(*CONTENT_SIGN_OFF_ROLES))
+# The development outbox (no object: its rows are messages of referrals the user may see).
+POLICY.add_rule("outbox.view", has_role(*OUTBOX_ROLES))
 
 
 def has_perm(user, rule: str, obj: Any = None) -> bool:
@@ -262,6 +293,16 @@ def referral_visibility(user) -> Q | None:
     if user.role in PATIENT_LEADS_HIDDEN_FROM:
         visible &= ~Q(lead_kind="patient")
     return visible
+
+
+def program_content_visibility(user) -> Q | None:
+    """A filter on ``Program`` matching ``content.view``; None: no program's content at all."""
+    if not is_staff_user(user):
+        return None
+    if user.role in CONTENT_READ_ALL_ROLES:
+        return Q()
+    teams = team_ids(user)
+    return Q(owner_team_id__in=teams) if teams else None
 
 
 def notice_visibility(user) -> Q | None:

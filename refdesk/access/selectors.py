@@ -18,6 +18,7 @@ from refdesk.access import policy
 from refdesk.audit.services import audit_batch, audit_record
 from refdesk.core.crypto import name_token_digest
 from refdesk.intake.models import NameToken, Referral
+from refdesk.programs.models import Program
 from refdesk.routing.models import Queue, QueueNotice
 
 # One message for "missing" and "not yours": the difference must not leak.
@@ -97,6 +98,15 @@ def queue_get_for_user(*, user, slug: str) -> Queue:
     if queue is None:
         raise Http404(NOT_FOUND_MESSAGE)
     return queue
+
+
+def program_list_content_visible_to(*, user) -> QuerySet[Program]:
+    """The programs whose templates and materials the user may read (``content.view``), by
+    name; empty when none."""
+    visible = policy.program_content_visibility(user)
+    if visible is None:
+        return Program.objects.none()
+    return Program.objects.filter(visible).order_by("name", "slug")
 
 
 def notice_list_visible_to(*, user) -> QuerySet[QueueNotice]:

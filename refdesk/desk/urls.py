@@ -31,4 +31,5 @@ urlpatterns = [
     path("preferences", views_inbox.preferences, name="preferences"),
     path("", include("refdesk.desk.urls_referral")),
     path("", include("refdesk.desk.urls_safety")),
+    path("", include("refdesk.desk.urls_content")),
 ]

@@ -1,5 +1,6 @@
-"""The user's own pages: notifications (new assignments, first responses about to fall due)
-and preferences (the time zone the console shows times in).
+"""The user's own pages: notifications (new assignments, contact attempts due, SLA warnings and
+escalations, approvals of templates and materials ending; a notification names a referral, or
+only a subject) and preferences (the time zone the console shows times in).
 
 Only ever the signed-in user's own data: no id in the URL names anyone else's.
 """

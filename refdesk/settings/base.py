@@ -195,6 +195,11 @@ CACHES = {
 REFDESK_TRUSTED_PROXIES = env.int("REFDESK_TRUSTED_PROXIES", 0, minimum=0)
 # How long a referrer's "supply the missing information" link stays valid.
 REFDESK_COMPLETION_LINK_DAYS = env.int("REFDESK_COMPLETION_LINK_DAYS", 14, minimum=1)
+# The development outbox (/desk/outbox/): outreach messages as rendered, for trying programs
+# out without a mail or SMS provider. Never in production.
+REFDESK_OUTBOX = env.bool("REFDESK_OUTBOX", default=not PRODUCTION)
+if PRODUCTION and REFDESK_OUTBOX:
+    raise ImproperlyConfigured("REFDESK_OUTBOX cannot be turned on in production")
 
 # Production sends through SMTP; development writes each message to a file under var/mail/
 # (the console's outbox page lists what was sent); tests swap in the locmem backend

@@ -311,6 +311,62 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
         lambda w: f"/desk/safety/notices/{w['notice'].public_id}/triage",
         expect("login", "404", safety="422"),
     ),
+    # --- templates and materials: wording, not patient data ----------------------------------
+    # The sign-off roles, auditor and administrator read every program's; other staff their
+    # owner team's (the agent: patient-support; the specialist: provider-education); the rep's
+    # and the officer's teams own no program.
+    (
+        "desk:content",
+        "GET",
+        lambda w: "/desk/content/",
+        expect("login", "ok", rep="404", safety="404"),
+    ),
+    # A draft of trial-prescreening (owned by clinical-ops).
+    (
+        "desk:content_detail",
+        "GET",
+        lambda w: f"/desk/content/{w['content'].public_id}/",
+        expect(
+            "login", "404", coordinator="ok", reviewer="ok", owner="ok", auditor="ok", admin="ok"
+        ),
+    ),
+    # Readers who do not sign content off are refused in the page (400); approvers approve it.
+    (
+        "desk:content_approve",
+        "POST",
+        lambda w: f"/desk/content/{w['content'].public_id}/approve",
+        expect(
+            "login",
+            "404",
+            coordinator="400",
+            reviewer="away",
+            owner="away",
+            auditor="400",
+            admin="400",
+        ),
+    ),
+    # Refused in the page: not theirs to retire, or (approvers) no reason given.
+    (
+        "desk:content_retire",
+        "POST",
+        lambda w: f"/desk/content/{w['content'].public_id}/retire",
+        expect(
+            "login",
+            "404",
+            coordinator="400",
+            reviewer="400",
+            owner="400",
+            auditor="400",
+            admin="400",
+        ),
+    ),
+    # The development outbox (on in tests): those who follow leads up, supervise or configure.
+    (
+        "desk:outbox",
+        "GET",
+        lambda w: "/desk/outbox/",
+        expect("login", "ok", auditor="404", safety="404"),
+    ),
 ]
 
 
@@ -348,6 +404,7 @@ def test_every_url_pattern_has_a_row_in_the_matrix():
 
 @pytest.fixture
 def world():
+    from refdesk.outreach.models import ContentVersion
     from refdesk.referrers.models import Referrer
 
     people = make_personas()
@@ -359,6 +416,9 @@ def world():
         "trial": referral,
         "adverse": adverse,
         "notice": adverse.notices.get(),
+        "content": ContentVersion.objects.get(
+            program__slug="trial-prescreening", key="trial-referral-received", state="draft"
+        ),
         "code": getattr(code, "code", "x"),
     }
 
