@@ -26,4 +26,5 @@ urlpatterns = [
     path("r/", include("refdesk.portal.urls")),
     path("desk/", include("refdesk.desk.urls")),
     path("hooks/", include("refdesk.portal.urls_hooks")),
+    path("", include("refdesk.portal.urls_recipient")),
 ]
