@@ -24,6 +24,9 @@ from refdesk.accounts.services import user_create
 from refdesk.governance.services import program_apply
 from refdesk.intake.models import Referral
 from refdesk.intake.submissions import Submission
+from refdesk.outreach.choices import ApprovalState
+from refdesk.outreach.models import ContentVersion
+from refdesk.outreach.services import content_approve
 from refdesk.programs.engine.facts import npi_check
 from refdesk.programs.loader import load_program_files
 from refdesk.programs.models import Program
@@ -464,3 +467,22 @@ def changed(body: dict, path: str, value) -> dict:
 
 
 DELETE = object()
+
+
+def approve_all_content(approver: User | None = None) -> int:
+    """Approve every draft template and material of the demo programs (as a medical reviewer,
+    never their author): what a program's reviewers do before its messages may go out."""
+    approver = approver or reviewer("ava.approver")
+    drafts = ContentVersion.objects.filter(state=ApprovalState.DRAFT).order_by("id")
+    for draft in drafts:
+        content_approve(content=draft, approver=approver, note="approved for use")
+    return len(drafts)
+
+
+def referrer_with_email(program: str, email: str = "ref@example-clinic.org") -> Referrer:
+    """The program's test referrer, with an email address (acknowledgements go to it)."""
+    referrer = referrer_for(program)
+    if referrer.email != email:
+        Referrer.objects.filter(pk=referrer.pk).update(email=email)
+        referrer.refresh_from_db()
+    return referrer

@@ -55,6 +55,8 @@ class TeamMembership(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     available = models.BooleanField(default=True)
+    # Leads the team: hears escalations of its queues' breached first responses.
+    lead = models.BooleanField(default=False)
     # When automatic assignment last gave this member a referral of the team's: among members
     # with equal open work, the one waiting longest goes next (turn-taking without counting
     # every referral they ever had).

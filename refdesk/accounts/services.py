@@ -215,3 +215,27 @@ def user_timezone_set(*, user: User, timezone: str, actor: Actor) -> bool:
         changes={"timezone": (before, timezone)},
     )
     return True
+
+
+@transaction.atomic
+def team_lead_set(*, team: Team, user: User, lead: bool, actor: Actor) -> bool:
+    """Make a member the team's lead (or not): leads hear escalations of the team's queues.
+    Returns whether anything changed; a user who is not a member is a clear error."""
+    membership = TeamMembership.objects.select_for_update().filter(team=team, user=user).first()
+    if membership is None:
+        raise ApplicationError(
+            f"{user.get_username()} is not in team {team.slug}", code="not_member"
+        )
+    if membership.lead == lead:
+        return False
+    membership.lead = lead
+    membership.save(update_fields=["lead"])
+    audit_record(
+        actor=actor,
+        action="team.lead_changed",
+        subject=team,
+        changes={
+            "lead": (None if lead else user.get_username(), user.get_username() if lead else None)
+        },
+    )
+    return True

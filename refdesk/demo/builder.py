@@ -21,10 +21,13 @@ from django.utils import timezone
 from refdesk.accounts.choices import Role
 from refdesk.accounts.mfa import user_totp_provision
 from refdesk.accounts.models import Team, User
-from refdesk.accounts.services import user_create
+from refdesk.accounts.services import team_lead_set, user_create
 from refdesk.governance.services import program_apply
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
 from refdesk.intake.submissions import Submission
+from refdesk.outreach.choices import ApprovalState
+from refdesk.outreach.models import ContentVersion
+from refdesk.outreach.services import content_approve
 from refdesk.programs.loader import load_program_files
 from refdesk.programs.models import Program
 from refdesk.programs.selectors import version_definition
@@ -34,6 +37,7 @@ from refdesk.workflow.assignment import referral_claim
 from refdesk.workflow.closing import referral_close
 from refdesk.workflow.reviews import review_approve, review_reject
 from refdesk.workflow.submission import referral_submit
+from refdesk.workflow.sweep import followup_replay
 
 ACTOR = "system:demo"
 DEMO_PROGRAMS = ("trial-prescreening", "provider-education", "patient-support")
@@ -182,8 +186,12 @@ def build_demo(
         programs=load_program_files(files), actor=ACTOR, note="demo programs shipped with refdesk"
     )
     users = _ensure_users()
+    _ensure_team_leads()
+    _approve_content()
     referrers = _ensure_referrers()
     created, existing = _ensure_referrals(referrals, referrers, random.Random(seed))
+    # What a worker running all along would have sent and escalated, each at its due time.
+    followup_replay(until=timezone.now())
     links = {
         slug: f"{settings.REFDESK_BASE_URL}/r/{group[0].code}" for slug, group in referrers.items()
     }
@@ -211,6 +219,31 @@ def _ensure_users() -> list[tuple[str, str, str, str]]:
         user_totp_provision(user=user, secret=totp_secret, actor=ACTOR)
         printed.append((username, role.label, password, totp_secret))
     return printed
+
+
+# Who leads each team: they hear escalations of its queues' breached first responses.
+TEAM_LEADS = {
+    "clinical-ops": "coordinator",
+    "medical-affairs": "specialist",
+    "patient-services": "agent",
+}
+
+
+def _ensure_team_leads() -> None:
+    for slug, username in TEAM_LEADS.items():
+        team = Team.objects.filter(slug=slug).first()
+        if team is not None:
+            team_lead_set(
+                team=team, user=User.objects.get(username=username), lead=True, actor=ACTOR
+            )
+
+
+def _approve_content() -> None:
+    """The medical reviewer approves the shipped templates and materials (their author is the
+    demo's program apply, so the reviewer may)."""
+    reviewer = User.objects.get(username="reviewer")
+    for draft in ContentVersion.objects.filter(state=ApprovalState.DRAFT).order_by("id"):
+        content_approve(content=draft, approver=reviewer, note="Approved for the demo programs.")
 
 
 def _ensure_referrers() -> dict[str, list[Referrer]]:

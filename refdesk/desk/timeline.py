@@ -25,7 +25,8 @@ from refdesk.intake.models import Referral
 from refdesk.intake.notes import notes_by_id
 from refdesk.routing.choices import ReviewKind, TriageDecision
 from refdesk.routing.models import Queue
-from refdesk.workflow.contact import OUTCOME_LABELS, PARTY_LABELS
+from refdesk.workflow.contact import OUTCOME_LABELS, PARTY_LABELS, REFUSAL_WORDS
+from refdesk.workflow.messages import SEND_REFUSAL_WORDS
 
 # action -> sentence; {field} placeholders are filled from SAFE_FIELDS' new values.
 WORDS: dict[str, str] = {
@@ -54,6 +55,23 @@ WORDS: dict[str, str] = {
     "notice.sent": "Notice sent to {queue}",
     "notice.acknowledged": "Drug-safety notice acknowledged ({queue})",
     "notice.triaged": "Drug-safety triage: {decision}",
+    # Follow-up (workflow.messages, workflow.followup): which template went to whom, and why
+    # a message waited or was refused; the recipient's address is never in the trail.
+    "message.scheduled": "Message to the {audience} scheduled: {template} ({channel})",
+    "message.sent": "Message sent to the {audience}: {template} ({channel})",
+    "message.held": "Message to the {audience} held: {reason}",
+    "message.refused": "Message to the {audience} refused: {reason}",
+    "message.retry_scheduled": "Message could not be sent ({reason}); trying again",
+    "message.failed": "Message failed: {reason}",
+    "message.delivered": "Message delivered ({channel})",
+    "message.bounced": "Message bounced ({channel})",
+    "message.cancelled": "Pending message cancelled: {reason}",
+    "followup.attempt_due": "Contact attempt {attempt} due: the assignee was told",
+    "followup.manual_check": "Retry window over with {attempts} of {promised} attempts: "
+    "a person checks it",
+    "referral.sla_warning": "First response due soon: the assignee was warned",
+    "referral.sla_breached": "First response overdue (SLA breached)",
+    "referral.sla_escalated": "Escalated: first response overdue",
 }
 # Changes whose values are codes or staff names, safe to print for every role.
 SAFE_FIELDS = frozenset(
@@ -71,6 +89,13 @@ SAFE_FIELDS = frozenset(
         "decision",
         "rule",
         "version",
+        "audience",
+        "template",
+        "purpose",
+        "attempt",
+        "attempts",
+        "promised",
+        "reason",
     }
 )
 # Every other change field is treated as patient data ("lead details changed").
@@ -106,6 +131,14 @@ NON_PATIENT_FIELDS = SAFE_FIELDS | {
     "acknowledged_at",
     "case_id",
     "closed",
+    "message",
+    "template_version",
+    "materials",
+    "due_at",
+    "tries",
+    "resent_after_interruption",
+    "notified",
+    "by",
 }
 
 
@@ -129,6 +162,8 @@ _CODE_WORDS = {
     "party": {"lead": "lead", "referrer": "referrer"},
     "kind": dict(ReviewKind.choices),
     "decision": dict(TriageDecision.choices),
+    "reason": {**REFUSAL_WORDS, **SEND_REFUSAL_WORDS},
+    "audience": {"lead": "lead", "referrer": "referrer"},
 }
 _CONTACT_OUTCOMES = {key: value.lower() for key, value in OUTCOME_LABELS.items()}
 assert set(PARTY_LABELS) == set(_CODE_WORDS["party"])

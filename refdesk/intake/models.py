@@ -98,6 +98,10 @@ class Referral(BaseModel):
     # The first response to the lead (the SLA's end): the first message sent to them or the
     # first logged attempt to reach them. Set once, by the workflow.
     first_responded_at = models.DateTimeField(null=True, blank=True)
+    # Attempts to reach the lead so far (messages sent, contact attempts logged) and when a
+    # person last reached them: the retry cadence stops once they are reached.
+    lead_attempts = models.PositiveSmallIntegerField(default=0)
+    lead_reached_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     utm_source = models.CharField(max_length=100, blank=True)

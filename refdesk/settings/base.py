@@ -196,23 +196,25 @@ REFDESK_TRUSTED_PROXIES = env.int("REFDESK_TRUSTED_PROXIES", 0, minimum=0)
 # How long a referrer's "supply the missing information" link stays valid.
 REFDESK_COMPLETION_LINK_DAYS = env.int("REFDESK_COMPLETION_LINK_DAYS", 14, minimum=1)
 
-# Development prints mail to the console; tests swap in the locmem backend automatically.
-# MAILERS replaces EMAIL_BACKEND in Django 6.1.
-MAILERS = {
-    "default": {
-        "BACKEND": env.str(
-            "EMAIL_BACKEND",
-            "django.core.mail.backends.smtp.EmailBackend"
-            if PRODUCTION
-            else "django.core.mail.backends.console.EmailBackend",
-        ),
-        "OPTIONS": (
-            {"host": env.str("EMAIL_HOST", "localhost"), "port": env.int("EMAIL_PORT", 25)}
-            if PRODUCTION
-            else {}
-        ),
-    }
-}
+# Production sends through SMTP; development writes each message to a file under var/mail/
+# (the console's outbox page lists what was sent); tests swap in the locmem backend
+# automatically. An explicit EMAIL_BACKEND wins; the SMTP backend reads EMAIL_HOST/EMAIL_PORT
+# wherever it is chosen. MAILERS replaces EMAIL_BACKEND in Django 6.1.
+_EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+if _EMAIL_BACKEND.endswith("smtp.EmailBackend"):
+    _EMAIL_OPTIONS = {"host": env.str("EMAIL_HOST", "localhost"), "port": env.int("EMAIL_PORT", 25)}
+elif _EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+    _EMAIL_OPTIONS = {"file_path": str(DATA_DIR / "mail")}
+else:
+    _EMAIL_OPTIONS = {}
+MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": _EMAIL_OPTIONS}}
+# The domain of the Message-ID refdesk gives each message (its idempotency key @ this domain).
+REFDESK_MESSAGE_ID_DOMAIN = env.str("REFDESK_MESSAGE_ID_DOMAIN", "refdesk.invalid")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "refdesk <no-reply@localhost>")
 
 # Text messages (refdesk.outreach.sms, docs/delivery.md): development prints them to the console;

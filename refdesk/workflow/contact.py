@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from refdesk.audit.services import Actor, audit_record
@@ -133,6 +134,17 @@ def contact_attempt_log(
                 field="channel",
             )
     written = note_write(referral=referral, kind=NoteKind.CONTACT, text=note, actor=actor)
+    if party == "lead":
+        # An attempt is a response (the SLA's end) and counts toward the retry cadence; a lead
+        # reached (or who declined in person) stops the automatic attempts.
+        now = timezone.now()
+        Referral.objects.filter(pk=referral.pk, first_responded_at__isnull=True).update(
+            first_responded_at=now
+        )
+        reached = {"lead_reached_at": now} if outcome in ("reached", "declined") else {}
+        Referral.objects.filter(pk=referral.pk).update(
+            lead_attempts=F("lead_attempts") + 1, **reached
+        )
     audit_record(
         actor=actor,
         action="referral.contact_attempted",

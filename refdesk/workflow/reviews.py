@@ -10,6 +10,7 @@ referral (``ReferralNote``); the trail keeps their fingerprints.
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
 from refdesk.accounts.models import User
 from refdesk.audit.services import audit_batch
@@ -23,6 +24,7 @@ from refdesk.routing.reviews import REJECTED_REASON_CODE, review_decide, review_
 from refdesk.routing.selectors import review_pending
 from refdesk.workflow.assignment import referral_assign
 from refdesk.workflow.closing import referral_close
+from refdesk.workflow.pending import followup_release
 from refdesk.workflow.transitions import action_guard, referral_transition
 
 
@@ -53,6 +55,9 @@ def review_approve(*, review: Review, reviewer: User, note: str) -> Review:
                 reason="review approved",
             )
             referral_assign(referral=referral, actor=reviewer)
+        if not review_pending(referral):
+            # Messages and attempts held for the review go ahead (each is checked again).
+            followup_release(referral_id=referral.pk, reason="review_pending", now=timezone.now())
     return review
 
 

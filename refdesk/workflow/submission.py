@@ -36,6 +36,7 @@ from refdesk.programs.selectors import version_definition
 from refdesk.referrers.models import Referrer
 from refdesk.workflow.consent import consent_at_intake
 from refdesk.workflow.effects import ask_referrer_on_commit
+from refdesk.workflow.followup import followup_start
 from refdesk.workflow.route import referral_route
 from refdesk.workflow.sla import sla_resume
 from refdesk.workflow.transitions import referral_transition
@@ -191,6 +192,7 @@ def _write(
         # with the consent just recorded (nothing later can exist yet: no query).
         needed = consent_needed(definition.consent, lead_kind)
         referral_route(referral=referral, actor=actor, consent=consent_of(consent, needed=needed))
+        followup_start(referral=referral, actor=actor, now=received_at, fresh=True)
     elif stage == Stage.NEEDS_INFO:
         ask_referrer_on_commit(referral)
     return SubmitResult(referral, created=True)
@@ -310,4 +312,5 @@ def _complete(*, referral, lead_updates, answer_updates, actor: Actor) -> Referr
     )
     if complete:
         referral_route(referral=referral, actor=actor)
+        followup_start(referral=referral, actor=actor, now=now)
     return referral

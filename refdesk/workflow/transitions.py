@@ -30,6 +30,7 @@ from refdesk.core.errors import InvalidTransition
 from refdesk.intake.choices import OPEN_STAGES, WORK_STAGES, Stage
 from refdesk.intake.models import Referral, ReferralNote
 from refdesk.intake.notes import note_changes
+from refdesk.workflow.pending import followup_stop
 
 
 @dataclass(frozen=True)
@@ -359,6 +360,9 @@ def referral_transition(
     for field, value in values.items():
         setattr(referral, field, value)
     referral.updated_at = now
+    if to == Stage.CLOSED and old_stage != Stage.CLOSED:
+        # Closed work is followed up no more: timers cancelled, unsent lead messages refused.
+        followup_stop(referral_id=referral.pk, reason="referral_closed", now=now)
     return referral
 
 

@@ -24,13 +24,14 @@ from refdesk.workflow.contact import contact_attempt_log
 pytestmark = pytest.mark.django_db
 
 
-def test_a_partner_submission_runs_17_statements(client, django_assert_max_num_queries):
+def test_a_partner_submission_runs_19_statements(client, django_assert_max_num_queries):
     """Scope check (program, version), key (one join), active version, duplicate lookup,
     reference check, referral, consent, queue, decision, routing UPDATE, assignment
-    candidates, audit chain (head, events, head); 2 more are the test's savepoint."""
+    candidates, the referrer's acknowledgement and the follow-up timers, audit chain (head,
+    events, head); 2 more are the test's savepoint."""
     partner = make_partner("trial-prescreening")
     body = valid_body("trial-prescreening", email="q1@example.org", phone="+12125550101")
-    with django_assert_max_num_queries(17):
+    with django_assert_max_num_queries(19):
         response = client.post(
             "/api/v1/referrals",
             data=json.dumps(body),

@@ -1,0 +1,2 @@
+def content_expiry_warn(*, now=None) -> int:
+    return 0

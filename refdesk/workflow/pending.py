@@ -1,0 +1,53 @@
+"""Stopping a referral's pending follow-up when it closes: its timers are cancelled and its
+lead messages not yet sent are refused, in the closing transaction, so a closed referral's
+lead hears nothing more. A leaf module: the transition function calls it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from refdesk.outreach.choices import Audience, MessageStatus, TimerState
+from refdesk.outreach.models import Message, Timer
+
+
+def followup_stop(*, referral_id: int, reason: str, now: datetime) -> tuple[int, int]:
+    """Cancel pending timers and refuse unsent lead messages; (timers, messages) changed."""
+    timers = Timer.objects.filter(
+        referral_id=referral_id, state__in=(TimerState.PENDING, TimerState.RUNNING)
+    ).update(
+        state=TimerState.CANCELLED,
+        result=reason,
+        next_action_at=None,
+        lease_until=None,
+        done_at=now,
+    )
+    messages = Message.objects.filter(
+        referral_id=referral_id,
+        audience=Audience.LEAD,
+        status__in=(MessageStatus.SCHEDULED, MessageStatus.CLAIMED),
+    ).update(
+        status=MessageStatus.REFUSED,
+        reason=reason,
+        next_action_at=None,
+        lease_until=None,
+        updated_at=now,
+    )
+    return timers, messages
+
+
+def followup_release(*, referral_id: int, reason: str, now: datetime) -> int:
+    """Follow-up that waited for an event (a review decided, information supplied) becomes due
+    now: timers parked with ``reason`` and messages held for it. Returns how many."""
+    timers = Timer.objects.filter(
+        referral_id=referral_id,
+        state=TimerState.PENDING,
+        result=reason,
+        next_action_at__isnull=True,
+    ).update(next_action_at=now)
+    messages = Message.objects.filter(
+        referral_id=referral_id,
+        status=MessageStatus.SCHEDULED,
+        reason=reason,
+        next_action_at__isnull=True,
+    ).update(next_action_at=now, updated_at=now)
+    return timers + messages
