@@ -125,7 +125,7 @@ def message_delivery_record(
     4. Move forward only: ``UPDATE ... WHERE status = <read>`` for an allowed current status
        (at most a few tries if another report changed it meanwhile); set ``delivered_at`` or
        ``failed_at``; audit ``message.<status>`` on the referral (message id, channel, status
-       and the provider's error code, never the address).
+       and, for a failure, the provider's error code as its reason; never the address).
     """
     at = at or timezone.now()
     message = message_find(provider_id)
@@ -170,8 +170,8 @@ def message_delivery_record(
             "channel": (None, message.channel),
             "status": (old, str(new)),
         }
-        if code:
-            changes["detail"] = (None, code)
+        if new in (S.FAILED, S.BOUNCED):
+            changes["reason"] = (None, fields["reason"])  # the provider's error code
         audit_record(
             actor=actor, action=AUDIT_ACTIONS[new], subject=message.referral, changes=changes
         )
@@ -205,6 +205,7 @@ def _messages_cancel(*, referral_ids: list[int], channel: str, actor: Actor) -> 
                 "message": (None, str(message.public_id)),
                 "channel": (None, channel),
                 "status": (message.status, S.REFUSED),
+                "reason": (None, "consent_withdrawn"),
             },
         )
         cancelled += 1

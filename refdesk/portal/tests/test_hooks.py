@@ -230,7 +230,7 @@ def test_an_undelivered_report_fails_the_message_with_the_providers_code_only(cl
     assert (sms.status, sms.reason) == ("failed", "30003")
     assert sms.failed_at is not None
     (event,) = events("message.failed", referral)
-    assert event.changes["detail"] == {"old": None, "new": "30003"}
+    assert event.changes["reason"] == {"old": None, "new": "30003"}
 
 
 def test_failed_is_final_even_if_delivered_arrives_later(client):
@@ -299,7 +299,9 @@ def test_an_inbound_stop_withdraws_sms_consent_and_cancels_pending_texts(client)
         )
     email_waiting.refresh_from_db()
     assert email_waiting.status == "scheduled"
-    assert len(events("message.cancelled", referral)) == 2
+    cancellations = events("message.cancelled", referral)
+    assert len(cancellations) == 2
+    assert cancellations[0].changes["reason"] == {"old": None, "new": "consent_withdrawn"}
     assert len(events("consent.withdrawn", referral)) == 1
 
 
