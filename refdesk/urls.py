@@ -25,4 +25,6 @@ urlpatterns = [
     path("r/status/", include("refdesk.portal.urls_status")),
     path("r/", include("refdesk.portal.urls")),
     path("desk/", include("refdesk.desk.urls")),
+    path("hooks/", include("refdesk.portal.urls_hooks")),
+    path("", include("refdesk.portal.urls_recipient")),
 ]

@@ -53,7 +53,7 @@ def read_materials_token(token: str) -> uuid.UUID | None:
 
 def materials_url(message) -> str:
     """The absolute link to the materials sent with ``message`` ({links.materials})."""
-    path = f"/m/{materials_token(message)}"
+    path = reverse("recipient:materials", kwargs={"token": materials_token(message)})
     return f"{settings.REFDESK_BASE_URL}{path}"
 
 
@@ -68,7 +68,7 @@ def read_unsubscribe_token(token: str) -> uuid.UUID | None:
 
 def unsubscribe_url(message) -> str:
     """The absolute unsubscribe link of an email (its footer and List-Unsubscribe header)."""
-    path = f"/unsubscribe/{unsubscribe_token(message)}"
+    path = reverse("recipient:unsubscribe", kwargs={"token": unsubscribe_token(message)})
     return f"{settings.REFDESK_BASE_URL}{path}"
 
 

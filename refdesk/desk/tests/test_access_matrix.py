@@ -8,7 +8,7 @@ covers (so a new route cannot ship unreviewed) and names the uncovered patterns.
 Outcomes: ``ok`` (2xx), ``login`` (redirect to the login page), ``away`` (redirect elsewhere:
 already signed in, or an action that redirects back after doing its work), ``404`` (not found —
 also what "not permitted" looks like), ``422`` (permitted, but the empty post is not valid
-input), ``401`` (API without a key), ``405``.
+input), ``401`` (API without a key), ``403`` (a webhook without its signature), ``405``.
 Every request runs in a rolled-back transaction, so actions leave the world unchanged.
 """
 
@@ -52,6 +52,13 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
     ("intake:thanks", "GET", lambda w: f"/r/{w['code']}/thanks/forged", expect("404", "404")),
     ("intake:complete", "GET", lambda w: f"/r/{w['code']}/complete/forged", expect("404", "404")),
     ("status:*", "GET", lambda w: "/r/status/forged", expect("404", "404")),
+    # A lead's pages from a message: signed tokens too (docs/delivery.md).
+    ("recipient:materials", "GET", lambda w: "/m/forged", expect("404", "404")),
+    ("recipient:unsubscribe", "GET", lambda w: "/unsubscribe/forged", expect("404", "404")),
+    # Provider webhooks: a signature, not a session, authenticates them.
+    ("hooks:*", "POST", lambda w: "/hooks/sms/status", expect("403", "403")),
+    ("hooks:sms_inbound", "POST", lambda w: "/hooks/sms/inbound", expect("403", "403")),
+    ("hooks:email_events", "POST", lambda w: "/hooks/email/events", expect("403", "403")),
     # --- partner API: API keys only, a staff session is no key -------------------------------
     ("api-v1:openapi-json", "GET", lambda w: "/api/v1/openapi.json", expect("ok", "ok")),
     ("api-v1:openapi-view", "GET", lambda w: "/api/v1/docs", expect("ok", "ok")),
