@@ -25,6 +25,7 @@ from refdesk.intake.models import Referral
 from refdesk.intake.notes import notes_by_id
 from refdesk.routing.choices import ReviewKind, TriageDecision
 from refdesk.routing.models import Queue
+from refdesk.workflow.callbacks import CALL_TIMES
 from refdesk.workflow.contact import OUTCOME_LABELS, PARTY_LABELS, REFUSAL_WORDS
 from refdesk.workflow.messages import SEND_REFUSAL_WORDS
 
@@ -72,6 +73,7 @@ WORDS: dict[str, str] = {
     "referral.sla_warning": "First response due soon: the assignee was warned",
     "referral.sla_breached": "First response overdue (SLA breached)",
     "referral.sla_escalated": "Escalated: first response overdue",
+    "referral.callback_requested": "The lead asked for a call back ({when})",
 }
 # Changes whose values are codes or staff names, safe to print for every role.
 SAFE_FIELDS = frozenset(
@@ -96,6 +98,7 @@ SAFE_FIELDS = frozenset(
         "attempts",
         "promised",
         "reason",
+        "when",
     }
 )
 # Every other change field is treated as patient data ("lead details changed").
@@ -139,6 +142,7 @@ NON_PATIENT_FIELDS = SAFE_FIELDS | {
     "resent_after_interruption",
     "notified",
     "by",
+    "status",
 }
 
 
@@ -164,6 +168,7 @@ _CODE_WORDS = {
     "decision": dict(TriageDecision.choices),
     "reason": {**REFUSAL_WORDS, **SEND_REFUSAL_WORDS},
     "audience": {"lead": "lead", "referrer": "referrer"},
+    "when": {key: value.lower() for key, value in CALL_TIMES.items()},
 }
 _CONTACT_OUTCOMES = {key: value.lower() for key, value in OUTCOME_LABELS.items()}
 assert set(PARTY_LABELS) == set(_CODE_WORDS["party"])

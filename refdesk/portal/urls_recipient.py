@@ -13,4 +13,5 @@ app_name = "recipient"
 urlpatterns = [
     path("m/<str:token>", views_recipient.materials, name="materials"),
     path("unsubscribe/<str:token>", views_recipient.unsubscribe, name="unsubscribe"),
+    path("book/<str:token>", views_recipient.book, name="book"),
 ]

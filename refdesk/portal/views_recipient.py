@@ -17,10 +17,14 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
+from refdesk.core.errors import ApplicationError
 from refdesk.core.ratelimit import RateLimited, client_address, limit_from_settings, rate_limit_hit
+from refdesk.intake.models import Referral
+from refdesk.outreach.booking_links import read_booking_token
 from refdesk.outreach.choices import ContentKind
 from refdesk.outreach.links import read_materials_token, read_unsubscribe_token
 from refdesk.outreach.models import Message
+from refdesk.workflow.callbacks import CALL_TIMES, callback_request
 from refdesk.workflow.delivery import message_unsubscribe
 
 # Unsubscribe requests per minute from one client address.
@@ -97,3 +101,36 @@ def unsubscribe(request, token: str):
         return _private(response)
     message_unsubscribe(message=message)
     return _private(render(request, "recipient/unsubscribed.html", context))
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def book(request, token: str):
+    """``/book/<token>`` ({links.reschedule}): until online booking exists, the lead asks for a
+    call back at a time of day that suits them (``callback_request``). No patient data shown."""
+    public_id = read_booking_token(token)
+    referral = (
+        Referral.objects.select_related("program").filter(public_id=public_id).first()
+        if public_id
+        else None
+    )
+    if referral is None:
+        return _link_not_found(request)
+    context = {"program": referral.program.name, "times": list(CALL_TIMES.items())}
+    if request.method != "POST":
+        return _private(render(request, "recipient/book.html", context))
+    try:
+        rate_limit_hit(
+            rule=limit_from_settings("recipient.address", UNSUBSCRIBE_LIMIT),
+            key=client_address(request),
+        )
+        callback_request(referral=referral, when=request.POST.get("when", ""))
+    except RateLimited as limited:
+        response = render(request, "recipient/book.html", {**context, "busy": True}, status=429)
+        response["Retry-After"] = str(max(1, int(limited.retry_after)))
+        return _private(response)
+    except ApplicationError as error:
+        errors = getattr(error, "errors", None)
+        context["error"] = errors[0]["message"] if errors else error.message
+        return _private(render(request, "recipient/book.html", context, status=400))
+    chosen = CALL_TIMES[request.POST["when"]].lower()
+    return _private(render(request, "recipient/booked.html", {**context, "chosen": chosen}))

@@ -555,6 +555,7 @@ def _call_backend(message: Message) -> str:
         if message.audience == Audience.LEAD:
             unsubscribe = outreach_links.unsubscribe_url(message)
             headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
             body = f"{message.body}\nTo stop emails about this: {unsubscribe}\n"
         else:
             body = message.body
@@ -576,7 +577,7 @@ def _call_backend(message: Message) -> str:
             to=message.recipient,
             body=message.body,
             idempotency_key=message.idempotency_key,
-            status_callback=f"{settings.REFDESK_BASE_URL}/hooks/sms/status",
+            status_callback=outreach_links.sms_status_callback_url(),
         )
     except SmsError as error:
         raise _SendFailed("backend_error", retryable=error.retryable) from None

@@ -20,6 +20,7 @@ class NotificationKind(models.TextChoices):
     ESCALATED = "escalated", "Escalated: first response overdue"  # queue leads, program owner
     MANUAL_CHECK = "manual_check", "Manual check needed"  # a high-value lead needs a person
     CONTENT_EXPIRING = "content_expiring", "Approval ending"  # a template or material
+    CALLBACK_REQUESTED = "callback_requested", "Call back requested"  # by the lead, via a link
 
 
 class Notification(models.Model):
