@@ -21,8 +21,9 @@ when it is decided). Nothing is ever rescheduled blindly.
 Delivery is crash-safe: the rendered message and its idempotency key are committed (``sending``)
 before the backend is called; the key goes with the message (email Message-ID, SMS provider
 idempotency token). A worker that dies mid-call leaves the row ``sending`` with a lapsed lease:
-the next claim sends the same message again under the same key (so the receiver or provider can
-drop the copy) and audits that it was a resend. A worker that dies before that commit leaves it
+the next claim checks it again like any other (consent, quiet hours and the template's approval
+may have changed meanwhile), then sends it again under the same key (so the receiver or provider
+can drop the copy) and audits that it was a resend. A worker that dies before that commit leaves it
 ``claimed``: the next claim starts afresh, and nothing was sent.
 """
 
@@ -426,7 +427,8 @@ def message_deliver(message_id: int, *, lease: datetime, now: datetime | None = 
     1. In a transaction: re-read the row (still ours: same lease); a fresh claim runs
        ``message_check`` — a held reason reschedules it, another refuses it for good — then
        renders it and records ``sending`` with the text, recipient, template version and
-       materials (the idempotency record). A lapsed ``sending`` row is sent again as it was.
+       materials (the idempotency record). A lapsed ``sending`` row is checked and rendered
+       again the same way, keeping its idempotency key.
     2. Call the backend with the message's idempotency key.
     3. In a transaction: ``sent`` (audited with exactly which template version and materials
        went to whom), or a retry later / ``failed`` when the backend failed.
@@ -447,10 +449,11 @@ def message_deliver(message_id: int, *, lease: datetime, now: datetime | None = 
         if message is None or message.status not in (MessageStatus.CLAIMED, MessageStatus.SENDING):
             return "lost"  # another worker retook it, or it was stopped meanwhile
         resend = message.status == MessageStatus.SENDING
-        if not resend:
-            outcome = _prepare(message, now)
-            if outcome is not None:
-                return outcome
+        # A resend is checked again too: what was allowed before the interruption may not be
+        # now (a refusal or a hold then stands, whether or not the first call got through).
+        outcome = _prepare(message, now)
+        if outcome is not None:
+            return outcome
     try:
         provider_id = _call_backend(message)
     except _SendFailed as failure:
