@@ -64,7 +64,7 @@ class ContactCheck:
 
 
 def lead_contact_check(
-    *, referral: Referral, channel: str, purpose: str | None = None
+    *, referral: Referral, channel: str, purpose: str | None = None, now=None
 ) -> ContactCheck:
     """May refdesk contact this referral's lead on ``channel`` now?
 
@@ -85,7 +85,7 @@ def lead_contact_check(
     if ReviewState.PENDING in states:
         return ContactCheck(False, "review_pending")
     check = consent_permits(
-        consent_current(referral),
+        consent_current(referral, now=now),
         channel=channel,
         purpose=purpose,
         rules=consent_rules(referral),

@@ -163,7 +163,7 @@ def message_check(
     if approved_for and referral.request_type not in approved_for:
         return SendCheck(False, "template_not_for_request_type", template=template)
     if audience == Audience.LEAD:
-        contact = lead_contact_check(referral=referral, channel=channel)
+        contact = lead_contact_check(referral=referral, channel=channel, now=now)
         if not contact.allowed:
             return SendCheck(False, contact.reason, template=template)
         if referral.lead_kind == "clinician":
