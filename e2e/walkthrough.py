@@ -73,6 +73,7 @@ import re
 import secrets
 import shutil
 import signal
+import traceback
 import socket
 import string
 import struct
@@ -1706,6 +1707,42 @@ class Walkthrough:
             done.append("keyboard: ? j o")
         session.snapshot()
 
+    def outreach_pages(self) -> None:
+        """Issue 11: the medical reviewer reads the programs' templates and materials and one
+        version with its approval history; the agent reads the development outbox; a lead's
+        links from a message sent (the materials page, the call-back page) open without a
+        login and name no patient."""
+        reviewer = self.sessions.get("reviewer")
+        if reviewer is not None and self.results["reviewer"].login_ok:
+            html = reviewer.goto("/desk/content/")
+            self.run.check("Templates and materials" in html, "reviewer: no content list")
+            first = reviewer.page.locator("main a[href^='/desk/content/']").first
+            href = first.get_attribute("href") if first.count() else None
+            self.run.check(href is not None, "reviewer: the content list links to no version")
+            if href:
+                html = reviewer.goto(path_of(href))
+                self.run.check("Approval history" in html, "reviewer: no approval history")
+                self.run.check("content.approved" not in html, "reviewer: raw audit codes shown")
+        agent = self.sessions.get(NO_JS_USER)
+        if agent is None or not self.results[NO_JS_USER].login_ok:
+            return
+        html = agent.goto("/desk/outbox/")
+        self.run.check("Outbox" in html, f"{NO_JS_USER}: no outbox")
+        links = {
+            kind: re.findall(rf"{re.escape(self.base)}(/{kind}/[A-Za-z0-9_:.-]+)", html)
+            for kind in ("m", "book")
+        }
+        visitor = self.referrer
+        for kind, found in links.items():
+            if not found:
+                self.run.notice(f"the outbox holds no /{kind}/ link to open (no such message yet)")
+                continue
+            page = visitor.goto(found[0])
+            self.run.check(
+                ("Materials for you" if kind == "m" else "Arrange a call") in page,
+                f"the /{kind}/ link from a sent message does not open its page",
+            )
+
     def auditor_reads_the_work(self) -> None:
         """After the work: the auditor sees every step but no lead identity and no notes."""
         session = self.sessions.get("auditor")
@@ -2097,6 +2134,7 @@ def main(argv: list[str] | None = None) -> int:
                 walk.work_from_my_work()
                 walk.keyboard_on_a_queue()
                 walk.auditor_reads_the_work()
+                walk.outreach_pages()
                 walk.check_referral_pages(stage_label="after", refusals=False)
                 walk.check_leaks()
                 run.step("7. phone width (390x844): public pages, sign-in, the desk")
@@ -2110,6 +2148,7 @@ def main(argv: list[str] | None = None) -> int:
         run.check(False, str(error))
     except Exception as error:  # noqa: BLE001 (reported, then the summary and cleanup)
         run.check(False, f"walkthrough aborted: {type(error).__name__}: {error}")
+        traceback.print_exc()  # where it broke, for whoever reads the CI log
     finally:
         signal.alarm(0)
         stop_server(server)

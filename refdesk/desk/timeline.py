@@ -68,8 +68,7 @@ WORDS: dict[str, str] = {
     "message.bounced": "Message bounced ({channel})",
     "message.cancelled": "Pending message cancelled: {reason}",
     "followup.attempt_due": "Contact attempt {attempt} due: the assignee was told",
-    "followup.manual_check": "Retry window over with {attempts} of {promised} attempts: "
-    "a person checks it",
+    "followup.manual_check": "Retry window over ({attempts} attempts made): a person checks it",
     "referral.sla_warning": "First response due soon: the assignee was warned",
     "referral.sla_breached": "First response overdue (SLA breached)",
     "referral.sla_escalated": "Escalated: first response overdue",
@@ -143,6 +142,7 @@ NON_PATIENT_FIELDS = SAFE_FIELDS | {
     "notified",
     "by",
     "status",
+    "high_value",
 }
 
 

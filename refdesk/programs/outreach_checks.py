@@ -186,6 +186,7 @@ def _check_followup(c) -> None:
                     )
                 )
     _check_retry(c)
+    c.condition(("followup", "high_value"), followup.high_value)
 
 
 def _check_retry(c) -> None:

@@ -210,6 +210,11 @@ class Followup(Model):
         ClinicianOutreach(), description="What outreach to clinician leads may use."
     )
     approvals: Approvals = Field(Approvals(), description="Re-approval of templates and materials.")
+    high_value: Condition | None = Field(
+        None,
+        description="Which leads are high-value: a person checks them where others get "
+        "automation only (an exhausted retry window closes others as unreachable).",
+    )
 
 
 class AppointmentType(Model):

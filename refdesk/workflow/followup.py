@@ -41,9 +41,12 @@ from refdesk.outreach.choices import (
     TimerState,
 )
 from refdesk.outreach.models import Message, Timer
+from refdesk.programs.conditions import evaluate
+from refdesk.programs.engine.facts import fact_mapping
 from refdesk.programs.schema import ProgramDefinition
 from refdesk.programs.selectors import version_definition
 from refdesk.routing.choices import ReviewState
+from refdesk.routing.facts import referral_facts
 from refdesk.routing.models import Review
 from refdesk.workflow.closing import referral_close
 from refdesk.workflow.messages import (
@@ -291,7 +294,34 @@ def _review_pending(referral: Referral) -> bool:
     return Review.objects.filter(referral=referral, state=ReviewState.PENDING).exists()
 
 
+def is_high_value(referral: Referral, definition: ProgramDefinition) -> bool:
+    """Does the program's ``followup.high_value`` rule name this lead (evaluated like routing
+    conditions, on the referral's facts and prescreen outcome)?"""
+    rule = definition.followup.high_value
+    if not rule:
+        return False
+    mapping = fact_mapping(
+        definition,
+        referral_facts(referral, definition=definition),
+        prescreen_outcome=referral.prescreen_outcome or None,
+    )
+    return evaluate(
+        rule, mapping, term_lists={"adverse_event_terms": definition.adverse_event_terms}
+    )
+
+
 def _fire_close(timer, referral, definition, now):
+    if is_high_value(referral, definition):
+        # High-value leads get a person's check where others get automation only.
+        _notify_check(referral, now, "High-value lead: retry window over")
+        audit_record(
+            actor=SYSTEM,
+            action="followup.manual_check",
+            subject=referral,
+            changes={"attempts": (None, referral.lead_attempts), "high_value": (None, True)},
+            reason="a high-value lead is checked by a person, never closed automatically",
+        )
+        return TimerState.DONE, "high_value_check", None
     promised = definition.followup.retry.attempts
     if referral.lead_attempts < promised:
         # Fewer attempts than the program promises were made: a person decides, not the timer.

@@ -251,3 +251,30 @@ def test_a_refused_manual_send_says_why_and_writes_nothing(client):
     assert response.status_code == 400  # the page again, with the reason
     assert "did not consent to this channel" in response.content.decode()
     assert not Message.objects.filter(referral=referral, purpose="manual").exists()
+
+
+def test_a_high_value_lead_is_checked_by_a_person_not_closed_automatically():
+    from refdesk.testing import reviewer, valid_npi
+    from refdesk.workflow.models import Notification
+    from refdesk.workflow.reviews import review_approve
+
+    approve_all_content()
+    referrer_with_email("provider-education")
+    with time_machine.travel(TUESDAY, tick=False):
+        referral = submit(
+            "provider-education",
+            education(9, request_type="meeting_request", npi=valid_npi(9)),
+        )
+        # A meeting request waits for its extra validation; the reviewer clears it.
+        for review in referral.reviews.filter(state="pending"):
+            review_approve(review=review, reviewer=reviewer("rhea.reviewer"), note="valid")
+    for day in (0, 3, 7, 10):
+        run_at(TUESDAY + timedelta(days=day, seconds=5))
+    referral.refresh_from_db()
+    assert referral.lead_attempts == 3
+    assert referral.stage != Stage.CLOSED  # others would be closed as unreachable now
+    timer = Timer.objects.get(referral=referral, kind=TimerKind.CLOSE_UNREACHABLE)
+    assert timer.result == "high_value_check"
+    assert "followup.manual_check" in actions(referral)
+    if referral.assigned_to_id:
+        assert Notification.objects.filter(kind="manual_check", referral=referral).exists()
