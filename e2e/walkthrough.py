@@ -73,7 +73,6 @@ import re
 import secrets
 import shutil
 import signal
-import traceback
 import socket
 import string
 import struct
@@ -82,6 +81,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import traceback
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
