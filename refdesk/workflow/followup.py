@@ -165,6 +165,8 @@ def timers_claim(*, now: datetime, limit: int = 50) -> list[tuple[int, datetime]
     conditional UPDATE; ``SKIP LOCKED`` on PostgreSQL. Returns (id, lease) pairs."""
     lease = now + LEASE
     due = Q(state=TimerState.PENDING) | Q(state=TimerState.RUNNING, lease_until__lt=now)
+    if not Timer.objects.filter(next_action_at__lte=now).exists():
+        return []  # a plain read first: an idle worker never takes SQLite's write lock
     with transaction.atomic():
         ids = list(
             Timer.objects.select_for_update(skip_locked=True)

@@ -406,6 +406,8 @@ def messages_claim(*, now: datetime, limit: int = 50) -> list[tuple[int, datetim
     due = Q(status=MessageStatus.SCHEDULED) | Q(
         status__in=(MessageStatus.CLAIMED, MessageStatus.SENDING), lease_until__lt=now
     )
+    if not Message.objects.filter(next_action_at__lte=now).exists():
+        return []  # a plain read first: an idle worker never takes SQLite's write lock
     with transaction.atomic():
         ids = list(
             Message.objects.select_for_update(skip_locked=True)
