@@ -195,6 +195,9 @@ CACHES = {
 REFDESK_TRUSTED_PROXIES = env.int("REFDESK_TRUSTED_PROXIES", 0, minimum=0)
 # How long a referrer's "supply the missing information" link stays valid.
 REFDESK_COMPLETION_LINK_DAYS = env.int("REFDESK_COMPLETION_LINK_DAYS", 14, minimum=1)
+# How long a worker's claim on a due message or timer lasts before another worker retakes it
+# (the first died mid-batch): longer than any one item takes (refdesk.workflow.messages).
+REFDESK_FOLLOWUP_LEASE_SECONDS = env.int("REFDESK_FOLLOWUP_LEASE_SECONDS", 300, minimum=1)
 # The development outbox (/desk/outbox/): outreach messages as rendered, for trying programs
 # out without a mail or SMS provider. Never in production.
 REFDESK_OUTBOX = env.bool("REFDESK_OUTBOX", default=not PRODUCTION)

@@ -51,6 +51,7 @@ from refdesk.routing.models import Review
 from refdesk.workflow.closing import referral_close
 from refdesk.workflow.messages import (
     SYSTEM,
+    followup_lease,
     lead_channels,
     message_check,
     message_schedule,
@@ -61,7 +62,6 @@ from refdesk.workflow.pending import followup_release
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 SLA_KINDS = (TimerKind.SLA_WARNING, TimerKind.SLA_BREACH, TimerKind.SLA_ESCALATION)
 WAITING_STAGES = (Stage.RECEIVED, Stage.NEEDS_INFO)
 
@@ -163,7 +163,7 @@ def followup_start(
 def timers_claim(*, now: datetime, limit: int = 50) -> list[tuple[int, datetime]]:
     """Claim up to ``limit`` due timers (pending, or running past a lapsed lease) with one
     conditional UPDATE; ``SKIP LOCKED`` on PostgreSQL. Returns (id, lease) pairs."""
-    lease = now + LEASE
+    lease = now + followup_lease()
     due = Q(state=TimerState.PENDING) | Q(state=TimerState.RUNNING, lease_until__lt=now)
     if not Timer.objects.filter(next_action_at__lte=now).exists():
         return []  # a plain read first: an idle worker never takes SQLite's write lock

@@ -66,7 +66,6 @@ logger = logging.getLogger(__name__)
 
 SYSTEM: Actor = "system:followup"
 SENDABLE_CHANNELS = ("email", "sms")  # phone is a call, mail a letter: people do those
-LEASE = timedelta(minutes=5)  # a claimed message is retaken after this (the worker died)
 MAX_TRIES = 5  # backend failures before a message is given up as failed
 # Reasons that change by themselves: the message is held, not refused.
 HELD_REASONS = frozenset({"quiet_hours", "review_pending"})
@@ -393,6 +392,13 @@ def messages_stop(*, referral: Referral, reason: str, now: datetime) -> int:
 # --- delivery ---------------------------------------------------------------------------------
 
 
+def followup_lease() -> timedelta:
+    """How long a worker's claim on a message or timer lasts: after it, another worker retakes
+    the row (its worker died). ``REFDESK_FOLLOWUP_LEASE_SECONDS``, 5 minutes by default: longer
+    than any one item takes; tests shorten it to restart a killed worker quickly."""
+    return timedelta(seconds=getattr(settings, "REFDESK_FOLLOWUP_LEASE_SECONDS", 300))
+
+
 def messages_claim(*, now: datetime, limit: int = 50) -> list[tuple[int, datetime]]:
     """Claim up to ``limit`` due messages for this worker: one conditional UPDATE.
 
@@ -402,7 +408,7 @@ def messages_claim(*, now: datetime, limit: int = 50) -> list[tuple[int, datetim
     lets workers claim disjoint batches without waiting on each other (SQLite has one writer:
     the claim's transaction is the lock). Returns (id, lease).
     """
-    lease = now + LEASE
+    lease = now + followup_lease()
     due = Q(status=MessageStatus.SCHEDULED) | Q(
         status__in=(MessageStatus.CLAIMED, MessageStatus.SENDING), lease_until__lt=now
     )
