@@ -358,6 +358,15 @@ def run_database(database: str, items: int, tmp: Path, env: dict) -> dict:
     return {**env, "DATABASE_URL": f"sqlite:///{target}"}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class WaitSampler(threading.Thread):
     """Samples what the run's PostgreSQL sessions are doing every 20 ms (pg_stat_activity):
     waiting on a lock, on WAL, running a statement, or idle in a transaction while the worker
@@ -367,18 +376,20 @@ class WaitSampler(threading.Thread):
         super().__init__(daemon=True)
         self.database = database
         self.counts: Counter[str] = Counter()
+        self.backend_cpu: dict[int, float] = {}  # the sessions' server processes: CPU seconds
         self.stopping = threading.Event()
 
     def run(self) -> None:
         import psycopg
 
         query = (
-            "SELECT state, wait_event_type FROM pg_stat_activity "
+            "SELECT pid, state, wait_event_type FROM pg_stat_activity "
             "WHERE datname = %s AND pid <> pg_backend_pid()"
         )
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             while not self.stopping.wait(0.02):
-                for state, wait in conn.execute(query, [self.database]):
+                for pid, state, wait in conn.execute(query, [self.database]):
+                    self.backend_cpu[pid] = max(self.backend_cpu.get(pid, 0.0), _cpu_seconds(pid))
                     if wait in ("Lock", "LWLock", "IO"):
                         self.counts[wait] += 1
                     elif state == "active":
@@ -422,17 +433,24 @@ def run_workers(env: dict, workers: int, batch: int, tmp: Path) -> dict:
         rss_kib.append(usage.ru_maxrss)  # KiB on Linux
         cpu += usage.ru_utime + usage.ru_stime
     wall = time.perf_counter() - started
-    waits = {}
+    waits, server_cpu = {}, None
     if sampler is not None:
         sampler.stopping.set()
         sampler.join()
         waits = sampler.shares()
+        server_cpu = sum(sampler.backend_cpu.values())
     for log in logs:
         log.close()
     if any(codes):
         tails = [(tmp / f"worker-{i}.log").read_text()[-2000:] for i in range(workers)]
         sys.exit(f"a worker failed (exit codes {codes}):\n" + "\n".join(tails))
-    return {"wall": wall, "cpu": cpu, "rss_mib": [kib / 1024 for kib in rss_kib], "waits": waits}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "rss_mib": [kib / 1024 for kib in rss_kib],
+        "waits": waits,
+        "server_cpu": server_cpu,
+    }
 
 
 def main() -> None:
@@ -507,6 +525,11 @@ def main() -> None:
                         "rss_mib": measured["rss_mib"],
                         "cpu_ms_per_item": 1000 * measured["cpu"] / items,
                         "waits": measured["waits"],
+                        "server_cpu_ms_per_item": (
+                            None
+                            if measured["server_cpu"] is None
+                            else 1000 * measured["server_cpu"] / items
+                        ),
                         "load": load,
                     }
                     results.append(result)
@@ -524,7 +547,11 @@ def main() -> None:
                         shares = ", ".join(
                             f"{kind} {share:.0%}" for kind, share in measured["waits"].items()
                         )
-                        print(f"    PostgreSQL sessions: {shares}", flush=True)
+                        print(
+                            f"    PostgreSQL sessions: {shares}; server CPU "
+                            f"{result['server_cpu_ms_per_item']:.1f} ms/item",
+                            flush=True,
+                        )
         report(results, cores)
     finally:
         for database in databases:
