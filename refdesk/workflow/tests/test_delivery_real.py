@@ -141,9 +141,7 @@ def test_the_acknowledgement_reaches_a_real_smtp_server_with_the_approved_wordin
     received = {str(m["Message-ID"]): m for m in inbox.received}
     assert message_id_header(ack) in received
     mail = received[message_id_header(ack)]
-    assert [rcpts for _, rcpts in inbox.envelopes if rcpts == [referrer.email]] == [
-        [referrer.email]
-    ]
+    assert [rcpts for _, rcpts in inbox.envelopes].count([referrer.email]) == 1  # no copy
     assert str(mail["To"]) == referrer.email
 
     # The wording is the approved version's, filled in: each placeholder becomes a value, the
