@@ -13,7 +13,15 @@ event in the same transaction); the services here are the only callers:
 - ``contact``: ``lead_contact_check`` (gates every message), ``contact_attempt_log``,
   ``referral_request_info``;
 - ``consent``: ``consent_record``, ``consent_withdraw``, ``consent_expire``;
-- ``sla``: the first-response clock's pause and resume.
+- ``sla``: the first-response clock's pause and resume;
+- ``messages``: ``message_check`` (the one check before every message), ``message_schedule``,
+  ``message_send`` (staff), crash-safe delivery;
+- ``followup``: ``followup_start`` (acknowledgement and timers after routing), the timers
+  (attempts, closing unreachable, SLA warning, breach, escalation); ``pending`` stops them when a
+  referral closes and releases them when a wait ends;
+- ``delivery``: delivery reports, STOP replies and unsubscribe links; ``callbacks``: a lead's
+  call-back request; ``content``: approvals about to end; ``sweep``: what ``refdesk worker``
+  runs between tasks; ``notifications``: the staff inbox.
 
 Routing, consent and intake below decide and validate; interfaces above (desk, api, portal, cli)
 parse, authorize, call one of these and render.

@@ -373,22 +373,6 @@ def messages_release_held(*, referral: Referral, actor: Actor, now: datetime | N
     ).update(next_action_at=now, updated_at=now)
 
 
-def messages_stop(*, referral: Referral, reason: str, now: datetime) -> int:
-    """Pending messages of a closed referral are refused (in the closing transaction), so a
-    closed referral's lead hears nothing more. Returns how many."""
-    return Message.objects.filter(
-        referral=referral,
-        audience=Audience.LEAD,
-        status__in=(MessageStatus.SCHEDULED, MessageStatus.CLAIMED),
-    ).update(
-        status=MessageStatus.REFUSED,
-        reason=reason,
-        next_action_at=None,
-        lease_until=None,
-        updated_at=now,
-    )
-
-
 # --- delivery ---------------------------------------------------------------------------------
 
 
@@ -638,7 +622,7 @@ def _record_sent(message: Message, provider_id: str, *, resend: bool, now: datet
                 "audience": (None, message.audience),
                 "channel": (None, message.channel),
                 "attempt": (None, message.attempt),
-                "resent_after_interruption": (None, True) if resend else (None, None),
+                **({"resent_after_interruption": (None, True)} if resend else {}),
             },
         )
     return MessageStatus.SENT
