@@ -32,8 +32,10 @@ def _demo_programs_after_a_transactional_test(request, django_db_blocker):
     flush, the next test finds the programs again."""
     yield
     marker = request.node.get_closest_marker("django_db")
-    transactional = "transactional_db" in request.fixturenames or (
-        marker is not None and marker.kwargs.get("transaction")
+    transactional = (
+        "transactional_db" in request.fixturenames
+        or (marker is not None and marker.kwargs.get("transaction"))
+        or getattr(request.node, "refdesk_transactional", False)  # asked for dynamically
     )
     if transactional:
         from refdesk.testing import apply_demo_programs, demo_programs_present

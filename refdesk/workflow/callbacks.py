@@ -35,7 +35,9 @@ def callback_request(*, referral: Referral, when: str, now: datetime | None = No
             [{"field": "when", "code": "required", "message": "Choose when we should call you."}]
         )
     now = now or timezone.now()
-    referral = Referral.objects.select_for_update().select_related("queue").get(pk=referral.pk)
+    referral = (
+        Referral.objects.select_for_update(of=("self",)).select_related("queue").get(pk=referral.pk)
+    )
     if referral.stage == Stage.CLOSED:
         raise ApplicationError(
             "this referral is closed; please contact the team that wrote to you",

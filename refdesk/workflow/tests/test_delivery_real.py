@@ -35,7 +35,14 @@ from refdesk.audit.models import AuditEvent
 from refdesk.intake.models import Referral
 from refdesk.outreach.choices import ContentKind, MessagePurpose, MessageStatus, TimerKind
 from refdesk.outreach.models import ContentVersion, Message, Timer
-from refdesk.testing import approve_all_content, education, referrer_with_email, submit
+from refdesk.testing import (
+    apply_demo_programs,
+    approve_all_content,
+    demo_programs_present,
+    education,
+    referrer_with_email,
+    submit,
+)
 from refdesk.workflow.messages import message_id_header
 from refdesk.workflow.sweep import sweep_due
 
@@ -192,6 +199,9 @@ def shared_database(request, tmp_path, django_db_setup, django_db_blocker) -> st
     the processes get a file copy of it and this process never writes to either.
     """
     if connection.vendor == "postgresql":
+        # Asked for here, not by name: the root conftest's re-apply of the demo programs after
+        # a transactional test's flush needs telling.
+        request.node.refdesk_transactional = True
         request.getfixturevalue("transactional_db")
         db = connection.settings_dict
         auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
@@ -225,6 +235,8 @@ def _run_here(env: dict, call: str) -> dict:
 def prepare_referrals(count: int, zone: str) -> dict:
     """(In the child) ``count`` routed provider-education referrals: each has the referrer's
     acknowledgement due and its first contact attempt due (which schedules the lead's email)."""
+    if not demo_programs_present():  # an earlier transactional test emptied the database
+        apply_demo_programs(note="test session")
     approve_all_content()
     referrer_with_email("provider-education")
     for n in range(count):
