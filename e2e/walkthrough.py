@@ -479,6 +479,8 @@ def page_pattern(path: str, programs: dict[str, str]) -> str:
     parts = path.split("/")
     if len(parts) > 3 and parts[1] == "desk" and parts[2] == "queues":
         parts[3] = "{queue}"
+    if len(parts) > 2 and parts[1] in ("m", "book", "unsubscribe"):  # a lead's signed links
+        parts[2] = "{token}"
     if len(parts) > 2 and parts[1] == "r":
         if parts[2] == "status":
             parts[3:] = ["{token}"]
