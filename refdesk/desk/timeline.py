@@ -23,6 +23,7 @@ from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage, reason_labe
 from refdesk.intake.labels import CHANNEL_LABELS
 from refdesk.intake.models import Referral
 from refdesk.intake.notes import notes_by_id
+from refdesk.programs.selectors import version_definition
 from refdesk.routing.choices import ReviewKind, TriageDecision
 from refdesk.routing.models import Queue
 from refdesk.workflow.callbacks import CALL_TIMES
@@ -194,11 +195,18 @@ def _safe_values(event: AuditEvent) -> dict:
     }
 
 
-def _worded(values: dict, action: str, queue_names: dict[str, str]) -> dict:
+def _worded(
+    values: dict, action: str, queue_names: dict[str, str], template_names: dict[str, str]
+) -> dict:
     words = {}
     for name, value in values.items():
         if not isinstance(value, str):
             words[name] = value
+        elif name == "template":
+            # "key" or "key v2": the template's name from the program, its version kept.
+            key, _, version = value.partition(" v")
+            label = template_names.get(key, key)
+            words[name] = f"{label} (v{version})" if version else label
         elif name == "outcome" and action == "referral.contact_attempted":
             words[name] = _CONTACT_OUTCOMES.get(value, value)
         elif name == "queue":
@@ -210,8 +218,12 @@ def _worded(values: dict, action: str, queue_names: dict[str, str]) -> dict:
     return words
 
 
-def _words(event: AuditEvent, queue_names: dict[str, str] | None = None) -> tuple[str, bool]:
-    values = _worded(_safe_values(event), event.action, queue_names or {})
+def _words(
+    event: AuditEvent,
+    queue_names: dict[str, str] | None = None,
+    template_names: dict[str, str] | None = None,
+) -> tuple[str, bool]:
+    values = _worded(_safe_values(event), event.action, queue_names or {}, template_names or {})
     # A submission carries the lead (fingerprinted) as created, not as changed.
     lead_changed = event.action != "referral.submitted" and any(
         field not in NON_PATIENT_FIELDS for field in event.changes or {}
@@ -264,9 +276,11 @@ def referral_timeline(*, referral: Referral, show_free_text: bool) -> list[Timel
     events = [event for event in events if not _is_view(event.action)]
     known = {referral.queue.slug: referral.queue.name} if referral.queue_id else {}
     queue_names = _queue_names(events, known)
+    templates = version_definition(referral.program_version).templates
+    template_names = {key: template.name for key, template in templates.items()}
     entries = []
     for event in events:
-        what, lead_changed = _words(event, queue_names)
+        what, lead_changed = _words(event, queue_names, template_names)
         changes = event.changes or {}
         reason_code = changes.get("outcome_reason", {})
         code = reason_code.get("new") or "" if isinstance(reason_code, dict) else ""

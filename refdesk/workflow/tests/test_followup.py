@@ -63,6 +63,10 @@ def test_it_acknowledges_the_referrer_and_sends_the_first_message_with_approved_
     assert "message.sent" in actions(education_referral)
     education_referral.refresh_from_db()
     assert education_referral.lead_attempts == 1
+    from refdesk.desk.timeline import referral_timeline
+
+    words = [e.what for e in referral_timeline(referral=education_referral, show_free_text=False)]
+    assert "Message sent to the lead: Treatment education materials (v1) (Email)" in words
     # An automatic message is not a person's response: the SLA clock keeps running.
     assert education_referral.first_responded_at is None
 
