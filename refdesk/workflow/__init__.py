@@ -15,7 +15,7 @@ event in the same transaction); the services here are the only callers:
 - ``consent``: ``consent_record``, ``consent_withdraw``, ``consent_expire``;
 - ``sla``: the first-response clock's pause and resume;
 - ``messages``: ``message_check`` (the one check before every message), ``message_schedule``,
-  ``message_send`` (staff), crash-safe delivery;
+  ``message_send`` (staff); ``sending``: crash-safe delivery (claims, idempotent sends);
 - ``followup``: ``followup_start`` (acknowledgement and timers after routing), the timers
   (attempts, closing unreachable, SLA warning, breach, escalation); ``pending`` stops them when a
   referral closes and releases them when a wait ends;

@@ -21,7 +21,7 @@ from refdesk.outreach.models import Message, Timer
 from refdesk.workflow.consent import consent_expire_due
 from refdesk.workflow.content import content_expiry_warn
 from refdesk.workflow.followup import timers_fire_due
-from refdesk.workflow.messages import messages_deliver_due
+from refdesk.workflow.sending import messages_deliver_due
 
 logger = logging.getLogger(__name__)
 

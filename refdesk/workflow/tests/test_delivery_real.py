@@ -43,7 +43,7 @@ from refdesk.testing import (
     referrer_with_email,
     submit,
 )
-from refdesk.workflow.messages import message_id_header
+from refdesk.workflow.sending import message_id_header
 from refdesk.workflow.sweep import sweep_due
 
 ROOT = Path(__file__).resolve().parents[3]

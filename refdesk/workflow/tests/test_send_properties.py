@@ -62,16 +62,11 @@ from refdesk.testing import (
     support,
     trial,
 )
-from refdesk.workflow import messages
+from refdesk.workflow import sending
 from refdesk.workflow.consent import consent_expire, consent_record, consent_withdraw
-from refdesk.workflow.messages import (
-    message_deliver,
-    message_id_header,
-    message_schedule,
-    message_send,
-    messages_claim,
-)
+from refdesk.workflow.messages import message_schedule, message_send
 from refdesk.workflow.reviews import review_approve, review_reject
+from refdesk.workflow.sending import message_deliver, message_id_header, messages_claim
 from refdesk.workflow.sweep import housekeeping, sweep_due
 
 pytestmark = pytest.mark.django_db
@@ -446,7 +441,7 @@ class World:
         with self.at():
             claimed = messages_claim(now=self.now, limit=1)
             for pk, lease in claimed:
-                with mock.patch.object(messages, "_call_backend", side_effect=WorkerDied):
+                with mock.patch.object(sending, "_call_backend", side_effect=WorkerDied):
                     try:
                         message_deliver(pk, lease=lease)
                     except WorkerDied:

@@ -12,7 +12,7 @@ from django_tasks_db.models import DBTaskResult
 from refdesk.outreach.choices import MessageStatus
 from refdesk.outreach.models import Message
 from refdesk.testing import approve_all_content, education, referrer_with_email, submit
-from refdesk.workflow.messages import messages_claim
+from refdesk.workflow.sending import messages_claim
 from refdesk.workflow.sweep import sweep_due, tasks_prune, tasks_requeue_stale
 
 pytestmark = pytest.mark.django_db
