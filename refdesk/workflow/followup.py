@@ -48,10 +48,10 @@ from refdesk.programs.selectors import version_definition
 from refdesk.routing.choices import ReviewState
 from refdesk.routing.facts import referral_facts
 from refdesk.routing.models import Review
+from refdesk.workflow.claims import claim_due
 from refdesk.workflow.closing import referral_close
 from refdesk.workflow.messages import (
     SYSTEM,
-    followup_lease,
     lead_channels,
     message_check,
     message_schedule,
@@ -161,22 +161,14 @@ def followup_start(
 
 
 def timers_claim(*, now: datetime, limit: int = 50) -> list[tuple[int, datetime]]:
-    """Claim up to ``limit`` due timers (pending, or running past a lapsed lease) with one
-    conditional UPDATE; ``SKIP LOCKED`` on PostgreSQL. Returns (id, lease) pairs."""
-    lease = now + followup_lease()
+    """Claim up to ``limit`` due timers (pending, or running past a lapsed lease): ``claim_due``.
+    Returns (id, lease) pairs."""
     due = Q(state=TimerState.PENDING) | Q(state=TimerState.RUNNING, lease_until__lt=now)
-    if not Timer.objects.filter(next_action_at__lte=now).exists():
-        return []  # a plain read first: an idle worker never takes SQLite's write lock
-    with transaction.atomic():
-        ids = list(
-            Timer.objects.select_for_update(skip_locked=True)
-            .filter(due, next_action_at__lte=now)
-            .order_by("next_action_at")
-            .values_list("id", flat=True)[:limit]
-        )
-        if ids:
-            Timer.objects.filter(pk__in=ids).update(state=TimerState.RUNNING, lease_until=lease)
-    return [(pk, lease) for pk in ids]
+
+    def mark(ids: list[int], lease: datetime) -> None:
+        Timer.objects.filter(pk__in=ids).update(state=TimerState.RUNNING, lease_until=lease)
+
+    return claim_due(Timer, due=due, now=now, limit=limit, mark=mark)
 
 
 def timer_fire(timer_id: int, *, lease: datetime, now: datetime | None = None) -> str:
@@ -377,6 +369,13 @@ def _program_owners(referral: Referral) -> list[User]:
     )
 
 
+# SLA timers that tell the assignee: (notification, audit action, result).
+SLA_TELLS_ASSIGNEE = {
+    TimerKind.SLA_WARNING: (NotificationKind.SLA_WARNING, "referral.sla_warning", "warned"),
+    TimerKind.SLA_BREACH: (NotificationKind.SLA_BREACHED, "referral.sla_breached", "breached"),
+}
+
+
 def _fire_sla(timer, referral, definition, now):
     if referral.first_responded_at is not None:
         return TimerState.CANCELLED, "responded", None
@@ -387,38 +386,23 @@ def _fire_sla(timer, referral, definition, now):
     if target > now + timedelta(seconds=1):
         return TimerState.PENDING, "rearmed", target  # the clock moved later
     due = referral.first_response_due_at
-    if timer.kind == TimerKind.SLA_WARNING:
+    if timer.kind in SLA_TELLS_ASSIGNEE:
+        notice, action, result = SLA_TELLS_ASSIGNEE[timer.kind]
         if referral.assigned_to_id:
             notify(
                 users=[referral.assigned_to],
-                kind=NotificationKind.SLA_WARNING,
+                kind=notice,
                 referral=referral,
                 actor=SYSTEM,
                 at=now,
             )
         audit_record(
             actor=SYSTEM,
-            action="referral.sla_warning",
+            action=action,
             subject=referral,
             changes={"due_at": (None, due.isoformat())},
         )
-        return TimerState.DONE, "warned", None
-    if timer.kind == TimerKind.SLA_BREACH:
-        if referral.assigned_to_id:
-            notify(
-                users=[referral.assigned_to],
-                kind=NotificationKind.SLA_BREACHED,
-                referral=referral,
-                actor=SYSTEM,
-                at=now,
-            )
-        audit_record(
-            actor=SYSTEM,
-            action="referral.sla_breached",
-            subject=referral,
-            changes={"due_at": (None, due.isoformat())},
-        )
-        return TimerState.DONE, "breached", None
+        return TimerState.DONE, result, None
     escalation = definition.sla.escalation
     recipients = _queue_leads(referral)
     if escalation.notify_owner:

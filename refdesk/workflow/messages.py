@@ -32,10 +32,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -371,13 +370,6 @@ def messages_release_held(*, referral: Referral, actor: Actor, now: datetime | N
 
 
 # --- delivery ---------------------------------------------------------------------------------
-
-
-def followup_lease() -> timedelta:
-    """How long a worker's claim on a message or timer lasts: after it, another worker retakes
-    the row (its worker died). ``REFDESK_FOLLOWUP_LEASE_SECONDS``, 5 minutes by default: longer
-    than any one item takes; tests shorten it to restart a killed worker quickly."""
-    return timedelta(seconds=getattr(settings, "REFDESK_FOLLOWUP_LEASE_SECONDS", 300))
 
 
 def lead_channels(referral: Referral, *, exclude: set[str] = frozenset()) -> list[str]:

@@ -24,11 +24,11 @@ from refdesk.outreach.choices import Audience, MessagePurpose, MessageStatus
 from refdesk.outreach.models import Message
 from refdesk.outreach.sms import SmsError, get_sms_backend
 from refdesk.programs.selectors import version_definition
+from refdesk.workflow.claims import claim_due
 from refdesk.workflow.messages import (
     MAX_TRIES,
     SYSTEM,
     SendCheck,
-    followup_lease,
     message_check,
     message_render,
     recipient_for,
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 
 def messages_claim(*, now: datetime, limit: int = 50) -> list[tuple[int, datetime]]:
-    """Claim up to ``limit`` due messages for this worker: one conditional UPDATE.
+    """Claim up to ``limit`` due messages for this worker (``claims.claim_due``).
 
     Due means ``next_action_at <= now`` and either scheduled, or claimed/sending with a lapsed
     lease (its worker died). Scheduled rows become ``claimed``; a lapsed ``sending`` row keeps
@@ -46,25 +46,17 @@ def messages_claim(*, now: datetime, limit: int = 50) -> list[tuple[int, datetim
     lets workers claim disjoint batches without waiting on each other (SQLite has one writer:
     the claim's transaction is the lock). Returns (id, lease).
     """
-    lease = now + followup_lease()
     due = Q(status=MessageStatus.SCHEDULED) | Q(
         status__in=(MessageStatus.CLAIMED, MessageStatus.SENDING), lease_until__lt=now
     )
-    if not Message.objects.filter(next_action_at__lte=now).exists():
-        return []  # a plain read first: an idle worker never takes SQLite's write lock
-    with transaction.atomic():
-        ids = list(
-            Message.objects.select_for_update(skip_locked=True)
-            .filter(due, next_action_at__lte=now)
-            .order_by("next_action_at")
-            .values_list("id", flat=True)[:limit]
+
+    def mark(ids: list[int], lease: datetime) -> None:
+        Message.objects.filter(pk__in=ids, status=MessageStatus.SCHEDULED).update(
+            status=MessageStatus.CLAIMED
         )
-        if ids:
-            Message.objects.filter(pk__in=ids, status=MessageStatus.SCHEDULED).update(
-                status=MessageStatus.CLAIMED
-            )
-            Message.objects.filter(pk__in=ids).update(lease_until=lease)
-    return [(pk, lease) for pk in ids]
+        Message.objects.filter(pk__in=ids).update(lease_until=lease)
+
+    return claim_due(Message, due=due, now=now, limit=limit, mark=mark)
 
 
 def message_deliver(message_id: int, *, lease: datetime, now: datetime | None = None) -> str:
