@@ -486,3 +486,12 @@ def referrer_with_email(program: str, email: str = "ref@example-clinic.org") -> 
         Referrer.objects.filter(pk=referrer.pk).update(email=email)
         referrer.refresh_from_db()
     return referrer
+
+
+def support_by_email(n: int = 0, *, timezone: str = "America/Denver", **kwargs) -> Submission:
+    """A patient-support lead who prefers email and consented to it (messages can reach them)."""
+    submission = support(n, channels=("email", "phone"), **kwargs)
+    submission.lead.update(
+        {"email": f"patient{n}@example.net", "preferred_contact": "email", "timezone": timezone}
+    )
+    return submission

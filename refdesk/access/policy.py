@@ -108,6 +108,11 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     # Consent heard on a call or a withdrawal the lead asks for: whoever contacts leads.
     "record_consent": LEAD_WORKERS,
     "withdraw_consent": LEAD_WORKERS,
+    # Appointments: whoever contacts leads books, moves, cancels and records attendance.
+    "schedule": LEAD_WORKERS,
+    "reschedule": LEAD_WORKERS,
+    "cancel_appointment": LEAD_WORKERS,
+    "record_attendance": LEAD_WORKERS,
 }
 ACTIONS = tuple(ACTION_ROLES)
 

@@ -7,6 +7,7 @@ raises ``ValidationFailed`` with a message per field (rendered on the page, neve
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from refdesk.core.errors import ValidationFailed
 from refdesk.intake.choices import OUTCOME_REASONS, Outcome, PrescreenOutcome
@@ -83,3 +84,22 @@ def queue_slug(post) -> str:
     if not _SLUG.match(slug):
         raise _error("queue", "Choose a queue.")
     return slug
+
+
+def slot_start(post, field: str = "starts_at"):
+    """A slot's start as posted by the slot list (ISO 8601 with its offset), aware."""
+    raw = (post.get(field) or "").strip()
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise _error(field, "Choose a time from the list.") from None
+    if value.tzinfo is None:
+        raise _error(field, "Choose a time from the list.")
+    return value
+
+
+def choice(post, field: str, allowed, message: str) -> str:
+    value = (post.get(field) or "").strip()
+    if value not in allowed:
+        raise _error(field, message)
+    return value

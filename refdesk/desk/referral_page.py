@@ -42,6 +42,7 @@ from refdesk.routing.selectors import (
     latest_decision,
     reroute_targets,
 )
+from refdesk.scheduling.selectors import booked_appointment, scheduling_rules
 from refdesk.workflow.contact import CHANNELS, requestable_items
 from refdesk.workflow.contact import OUTCOME_LABELS as CONTACT_OUTCOME_LABELS
 from refdesk.workflow.contact import OUTCOMES as CONTACT_OUTCOMES
@@ -65,6 +66,10 @@ ACTION_TITLES = {
     "reject_review": "Reject",
     "record_consent": "Record consent",
     "withdraw_consent": "Record a consent withdrawal",
+    "schedule": "Book an appointment",
+    "reschedule": "Reschedule the appointment",
+    "cancel_appointment": "Cancel the appointment",
+    "record_attendance": "Record attendance",
 }
 DONE_MESSAGES = {
     "claim": "You claimed {ref}: it is yours to work now.",
@@ -84,10 +89,16 @@ DONE_MESSAGES = {
     "reject_review": "Review rejected on {ref}.",
     "record_consent": "Consent recorded on {ref}.",
     "withdraw_consent": "Consent withdrawal recorded on {ref}.",
+    "schedule": "The appointment on {ref} is booked; the lead's confirmation and reminders "
+    "are on their way.",
+    "reschedule": "The appointment on {ref} was moved; the lead gets the updated invite.",
+    "cancel_appointment": "The appointment on {ref} was cancelled.",
+    "record_attendance": "Attendance recorded on {ref}.",
 }
 # Which action the page puts first, when the role may take it now: the next step of the work.
 PRIMARY_ORDER = (
     "approve_review",
+    "record_attendance",
     "claim",
     "record_prescreen",
     "log_contact",
@@ -114,8 +125,10 @@ def _answer_label(definition, name: str) -> str:
     return item_label(definition, f"answers.{name}")
 
 
-def _situation(request, referral: Referral, reviews, consent) -> Situation:
+def _situation(request, referral: Referral, reviews, consent, definition, booked) -> Situation:
     return Situation(
+        schedules=scheduling_rules(definition) is not None,
+        appointment_started=booked is not None and booked.starts_at <= timezone.now(),
         stage=referral.stage,
         assigned_to_id=referral.assigned_to_id,
         user_id=request.user.pk,
@@ -139,7 +152,10 @@ def detail_context(request, referral: Referral) -> dict:
     reviews = list(Review.objects.filter(referral=referral).order_by("requested_at"))
     for review in reviews:
         review.decider = actor_name(review.decided_by) if review.decided_by else ""
-    actions = actions_available(user, referral, _situation(request, referral, reviews, consent))
+    booked = booked_appointment(referral)
+    actions = actions_available(
+        user, referral, _situation(request, referral, reviews, consent, definition, booked)
+    )
     timeline = referral_timeline(referral=referral, show_free_text=sees_free_text)
     primary, others = _ordered_actions(referral, actions, timeline)
     now = timezone.now()
@@ -187,6 +203,7 @@ def detail_context(request, referral: Referral) -> dict:
         "timeline": timeline,
         "outreach_messages": _messages(referral, definition),
         "actions": actions,
+        "booked": booked,
         "primary": primary,
         "why_no_action": "" if primary else _why_no_action(user, referral),
         "others": [(name, ACTION_TITLES[name]) for name in others],

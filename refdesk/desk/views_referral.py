@@ -30,7 +30,7 @@ from refdesk.access import policy
 from refdesk.access.selectors import NOT_FOUND_MESSAGE, referral_get_for_user
 from refdesk.accounts.models import User
 from refdesk.core.errors import ApplicationError, ValidationFailed
-from refdesk.desk import forms
+from refdesk.desk import appointment_actions, forms
 from refdesk.desk.referral_page import DONE_MESSAGES, detail_context
 from refdesk.desk.timeline import referral_timeline
 from refdesk.intake.choices import Outcome
@@ -343,6 +343,10 @@ HANDLERS: dict[str, Callable] = {
     "reject_review": _reject_review,
     "record_consent": _record_consent,
     "withdraw_consent": _withdraw_consent,
+    "schedule": appointment_actions.schedule,
+    "reschedule": appointment_actions.reschedule,
+    "cancel_appointment": appointment_actions.cancel_appointment,
+    "record_attendance": appointment_actions.record_attendance,
 }
 assert set(HANDLERS) == set(policy.ACTIONS) == set(STAFF_ACTIONS), (
     "every staff action of the workflow has a policy row and exactly one handler"

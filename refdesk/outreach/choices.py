@@ -24,6 +24,11 @@ class MessagePurpose(models.TextChoices):
     FIRST_OUTREACH = "first_outreach", "First message"  # to the lead, matched to the request
     RETRY = "retry", "Follow-up attempt"  # a later attempt of the retry cadence
     MANUAL = "manual", "Sent by staff"
+    CONFIRMATION = "confirmation", "Appointment confirmation"  # with the calendar invite
+    REMINDER = "reminder", "Appointment reminder"  # at the program's offsets before the start
+    APPOINTMENT_CHANGE = "appointment_change", "Appointment moved"  # the updated invite
+    CANCELLATION = "cancellation", "Appointment cancelled"  # the cancelled invite
+    RESCHEDULE_OFFER = "reschedule_offer", "Reschedule offer"  # after a no-show
 
 
 class MessageStatus(models.TextChoices):

@@ -129,6 +129,20 @@ class Message(BaseModel):
     subject = EncryptedTextField(blank=True)
     body = EncryptedTextField(blank=True)
     materials = models.ManyToManyField(ContentVersion, blank=True, related_name="sent_in")
+    # The appointment it is about (confirmation, reminder, change, cancellation, offer) and the
+    # appointment's sequence when it was scheduled: a reminder for a time that has since moved
+    # is not sent.
+    appointment = models.ForeignKey(
+        "scheduling.Appointment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    appointment_sequence = models.PositiveIntegerField(null=True, blank=True)
+    # The iCalendar invite attached to the email (rendered with the text, sent again unchanged
+    # on a resend); encrypted: it names the recipient as attendee.
+    calendar = EncryptedTextField(blank=True)
     provider_id = models.CharField(max_length=100, blank=True)
     requested_by = models.CharField(max_length=200, help_text="Who asked (an actor label).")
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -88,3 +88,17 @@ def quiet_until(moment: datetime, zone: ZoneInfo, start: str, end: str) -> datet
         inside = now >= begin or now < finish
         end_day = local.date() + timedelta(days=1) if now >= begin else local.date()
     return _local(end_day, finish, zone) if inside else None
+
+
+def quiet_began(moment: datetime, zone: ZoneInfo, start: str, end: str) -> datetime | None:
+    """When the quiet hours ``moment`` falls in began (aware, in ``zone``); None outside them.
+    A reminder due in quiet hours goes before they begin instead of after they end."""
+    if quiet_until(moment, zone, start, end) is None:
+        return None
+    begin, finish = _clock(start), _clock(end)
+    local = moment.astimezone(zone)
+    now = local.timetz().replace(tzinfo=None)
+    day = local.date()
+    if begin > finish and now < finish:  # after midnight: they began the evening before
+        day -= timedelta(days=1)
+    return _local(day, begin, zone)

@@ -214,6 +214,15 @@ def _check_scheduling(c) -> None:
     loc = ("scheduling",)
     _template(c, (*loc, "confirmation_template"), scheduling.confirmation_template, "lead")
     _template(c, (*loc, "reminder_template"), scheduling.reminder_template, "lead")
+    _template(c, (*loc, "change_template"), scheduling.change_template, "lead")
+    _template(c, (*loc, "cancellation_template"), scheduling.cancellation_template, "lead")
+    for type_id, kind in scheduling.appointment_types.items():
+        c.refs(
+            (*loc, "appointment_types", type_id, "request_types"),
+            kind.request_types,
+            c.d.request_types,
+            "request type",
+        )
     reminders = scheduling.reminders_hours_before
     if len(set(reminders)) != len(reminders):
         c.issues.append(Issue((*loc, "reminders_hours_before"), "duplicate reminder time"))

@@ -80,6 +80,9 @@ PLACEHOLDERS: dict[str, str] = {
     "sla.first_response_due": "when the first response is due, in the recipient's time zone",
     "appointment.time": "appointment date and time with its time-zone note",
     "appointment.type": "the appointment type's label",
+    "appointment.team_time": "the same time in the team's time zone, with its note",
+    "appointment.location": "where it takes place, or how to join",
+    "appointment.prepare": "what the lead should prepare",
     "links.materials": "link to the approved materials for the request type",
     "links.reschedule": "link to reschedule or cancel the appointment",
     "links.status": "link for the referrer to follow the referral's status",
@@ -218,11 +221,28 @@ class Followup(Model):
 
 
 class AppointmentType(Model):
-    """Something that can be booked."""
+    """Something that can be booked: a call, a video meeting or a visit."""
 
     label: Text = Field(description="Display name.")
-    duration_minutes: PositiveInt = Field(description="Length of the slot.")
+    duration_minutes: PositiveInt = Field(description="Length of the appointment.")
     mode: Literal["phone", "video", "in_person"] = Field(description="How it takes place.")
+    location: Text | None = Field(
+        None,
+        description="Where it takes place: the address of a visit (required for in_person) or "
+        "how a video meeting is joined. Shown on the confirmation and in the invite.",
+    )
+    prepare: Text | None = Field(
+        None, description="What the lead should prepare, shown on the confirmation."
+    )
+    request_types: tuple[RequestTypeId, ...] = Field(
+        (), description="The request types that may book it; empty means any."
+    )
+
+    @model_validator(mode="after")
+    def _visit_has_location(self):
+        if self.mode == "in_person" and not self.location:
+            raise ValueError("an in_person appointment type needs a location")
+        return self
 
 
 class NoShow(Model):
@@ -232,20 +252,53 @@ class NoShow(Model):
     reschedule_template: TemplateId | None = Field(None, description="The offer's template.")
     manual_check: Bool = Field(False, description="Create a manual check task for staff.")
     manual_check_when: Condition | None = Field(
-        None, description="Only for referrals matching this (e.g. high-value leads)."
+        None,
+        description="Only for referrals matching this; omitted means every referral. "
+        "High-value leads (followup.high_value) always get the check when manual_check is on.",
     )
 
 
 class Scheduling(Model):
-    """Booking calls, meetings or visits with leads."""
+    """Booking calls, meetings or visits with leads.
+
+    Availability: each team member's working hours (set in the console, in their own time
+    zone) or, when a member has none, the program's business hours and holidays in the team's
+    time zone; time off and team holidays set in the console are left out.
+    """
 
     enabled: Bool = Field(True, description="Whether staff may schedule for this program.")
     appointment_types: dict[AppointmentTypeId, AppointmentType] = Field(
         min_length=1, description="What can be booked."
     )
     confirmation_template: TemplateId | None = Field(None, description="Booking confirmation.")
+    change_template: TemplateId | None = Field(
+        None, description="Sent with the updated invite when an appointment is rescheduled."
+    )
+    cancellation_template: TemplateId | None = Field(
+        None, description="Sent with the cancelled invite when an appointment is cancelled."
+    )
     reminder_template: TemplateId | None = Field(None, description="Reminder message.")
     reminders_hours_before: tuple[PositiveInt, ...] = Field(
-        (24, 1), description="When reminders go out, in hours before the appointment."
+        (24, 1),
+        description="When reminders go out, in hours before the appointment. Whole days "
+        "(24, 48, ...) keep the appointment's wall-clock time in the lead's time zone, across "
+        "daylight-saving changes; a reminder that would fall in quiet hours goes before they "
+        "start.",
+    )
+    buffer_minutes: NonNegativeInt = Field(
+        10, description="Free time kept after each appointment before the next one."
+    )
+    slot_step_minutes: PositiveInt = Field(15, description="Slots start on this grid.")
+    min_notice_hours: NonNegativeInt = Field(
+        2, description="The earliest a lead can book: this many hours from now."
+    )
+    booking_window_days: PositiveInt = Field(21, description="How far ahead slots are offered.")
+    change_cutoff_hours: NonNegativeInt = Field(
+        1,
+        description="A lead cannot reschedule or cancel within this many hours of the start "
+        "(staff can, with a reason).",
+    )
+    max_reschedules: NonNegativeInt = Field(
+        3, description="How often a lead may move one appointment through the link."
     )
     no_show: NoShow = Field(NoShow(), description="No-show handling.")

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "refdesk.intake",
     "refdesk.access",
     "refdesk.outreach",
+    "refdesk.scheduling",
     "refdesk.workflow",
     "refdesk.api",
     "refdesk.demo",

@@ -48,6 +48,7 @@ from refdesk.programs.selectors import version_definition
 from refdesk.routing.choices import ReviewState
 from refdesk.routing.facts import referral_facts
 from refdesk.routing.models import Review
+from refdesk.workflow.checks import manual_check_open, queue_leads
 from refdesk.workflow.claims import claim_due
 from refdesk.workflow.closing import referral_close
 from refdesk.workflow.messages import (
@@ -56,7 +57,7 @@ from refdesk.workflow.messages import (
     message_check,
     message_schedule,
 )
-from refdesk.workflow.models import NotificationKind
+from refdesk.workflow.models import ManualCheck, NotificationKind
 from refdesk.workflow.notifications import SLA_WARNING, notify
 from refdesk.workflow.pending import followup_release
 
@@ -307,25 +308,27 @@ def is_high_value(referral: Referral, definition: ProgramDefinition) -> bool:
 def _fire_close(timer, referral, definition, now):
     if is_high_value(referral, definition):
         # High-value leads get a person's check where others get automation only.
-        _notify_check(referral, now, "High-value lead: retry window over")
-        audit_record(
+        manual_check_open(
+            referral=referral,
+            reason=ManualCheck.Reason.RETRIES_EXHAUSTED,
+            subject="High-value lead: retry window over",
             actor=SYSTEM,
-            action="followup.manual_check",
-            subject=referral,
+            now=now,
             changes={"attempts": (None, referral.lead_attempts), "high_value": (None, True)},
-            reason="a high-value lead is checked by a person, never closed automatically",
+            why="a high-value lead is checked by a person, never closed automatically",
         )
         return TimerState.DONE, "high_value_check", None
     promised = definition.followup.retry.attempts
     if referral.lead_attempts < promised:
         # Fewer attempts than the program promises were made: a person decides, not the timer.
-        _notify_check(referral, now, f"{referral.lead_attempts} of {promised} attempts made")
-        audit_record(
+        manual_check_open(
+            referral=referral,
+            reason=ManualCheck.Reason.RETRIES_EXHAUSTED,
+            subject=f"{referral.lead_attempts} of {promised} attempts made",
             actor=SYSTEM,
-            action="followup.manual_check",
-            subject=referral,
+            now=now,
             changes={"attempts": (None, referral.lead_attempts), "promised": (None, promised)},
-            reason="the retry window ended with fewer attempts than the program promises",
+            why="the retry window ended with fewer attempts than the program promises",
         )
         return TimerState.DONE, "manual_check", None
     referral_close(
@@ -335,28 +338,6 @@ def _fire_close(timer, referral, definition, now):
         actor=SYSTEM,
     )
     return TimerState.DONE, "closed_unreachable", None
-
-
-def _notify_check(referral: Referral, now: datetime, subject: str) -> None:
-    users = [referral.assigned_to] if referral.assigned_to_id else _queue_leads(referral)
-    notify(
-        users=users,
-        kind=NotificationKind.MANUAL_CHECK,
-        referral=referral,
-        subject=subject,
-        actor=SYSTEM,
-        at=now,
-    )
-
-
-def _queue_leads(referral: Referral) -> list[User]:
-    if referral.queue_id is None:
-        return []
-    return list(
-        User.objects.filter(
-            memberships__team_id=referral.queue.team_id, memberships__lead=True, is_active=True
-        )
-    )
 
 
 def _program_owners(referral: Referral) -> list[User]:
@@ -404,7 +385,7 @@ def _fire_sla(timer, referral, definition, now):
         )
         return TimerState.DONE, result, None
     escalation = definition.sla.escalation
-    recipients = _queue_leads(referral)
+    recipients = queue_leads(referral)
     if escalation.notify_owner:
         recipients += _program_owners(referral)
     notify(

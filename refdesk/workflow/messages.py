@@ -79,6 +79,7 @@ SEND_REFUSAL_WORDS = {
     "no_contact_detail": "there is no contact detail for this channel",
     "no_approved_materials": "no approved, unexpired materials are in force for this request",
     "needs_appointment": "the template needs an appointment, and none is booked",
+    "appointment_changed": "the appointment changed or ended before it was sent",
     "missing_value": "a value the template needs is missing",
     "delivery_failed": "the provider could not deliver it",
 }
@@ -202,6 +203,12 @@ def _day(moment: datetime | None, zone: ZoneInfo) -> str:
     return "" if moment is None else f"{moment.astimezone(zone):%-d %B %Y}"
 
 
+_MODE_WORDS = {
+    "phone": "By phone: we will call you on the number you gave.",
+    "video": "By video: the team sends you the joining link before the meeting.",
+}
+
+
 def message_values(
     message: Message,
     *,
@@ -237,6 +244,18 @@ def message_values(
         "links.materials": outreach_links.materials_url(message) if materials else "",
         "links.reschedule": booking_links.booking_url(message.referral),
     }
+    appointment = message.appointment
+    if appointment is not None:
+        team_zone = ZoneInfo(appointment.team.timezone)
+        if message.audience == Audience.LEAD and appointment.lead_timezone:
+            zone = ZoneInfo(appointment.lead_timezone)  # the zone the lead booked in
+        values |= {
+            "appointment.time": _when(appointment.starts_at, zone),
+            "appointment.team_time": _when(appointment.starts_at, team_zone),
+            "appointment.type": appointment.label,
+            "appointment.location": appointment.location or _MODE_WORDS.get(appointment.mode, ""),
+            "appointment.prepare": appointment.prepare or "Nothing in particular.",
+        }
     answers = referral.answers or {}
     for name, answer in definition.intake.answers.items():
         if not answer.sensitive and answers.get(name) not in (None, ""):
@@ -281,11 +300,16 @@ def message_schedule(
     actor: Actor,
     due_at: datetime | None = None,
     attempt: int = 1,
+    appointment=None,
 ) -> Message:
     """Put one message on the list to send at ``due_at`` (now by default), in the caller's
-    transaction; the worker checks and sends it when due. Audited ``message.scheduled``."""
+    transaction; the worker checks and sends it when due. Audited ``message.scheduled``.
+    A message about an ``appointment`` remembers its sequence: if the appointment changes
+    before it goes, it is not sent (``appointment_changed``)."""
     now = timezone.now()
     message = Message(
+        appointment=appointment,
+        appointment_sequence=appointment.sequence if appointment is not None else None,
         referral=referral,
         template_key=template_key,
         purpose=purpose,

@@ -1,4 +1,5 @@
-"""What the lifecycle keeps besides the referral itself: people's notifications.
+"""What the lifecycle keeps besides the referral itself: people's notifications and the manual
+checks waiting on a queue.
 
 A notification names a referral (by relation; pages show its reference) and what happened, never
 patient data: the bell and its list are safe to show on any screen.
@@ -21,6 +22,7 @@ class NotificationKind(models.TextChoices):
     MANUAL_CHECK = "manual_check", "Manual check needed"  # a high-value lead needs a person
     CONTENT_EXPIRING = "content_expiring", "Approval ending"  # a template or material
     CALLBACK_REQUESTED = "callback_requested", "Call back requested"  # by the lead, via a link
+    NO_SHOW = "no_show", "Missed appointment"  # the lead did not come; a reschedule offer went
 
 
 class Notification(models.Model):
@@ -47,3 +49,44 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.kind} for {self.user_id}"
+
+
+class ManualCheck(models.Model):
+    """A task on the referral's queue: a person must look at this referral where automation
+    would otherwise decide (a high-value lead's retry window ended, a no-show). Opened by
+    ``workflow.checks.manual_check_open`` (with notifications to the assignee or the team
+    leads), done by ``manual_check_resolve``; both audited. Shown on the queue and the
+    referral page until done."""
+
+    class Reason(models.TextChoices):
+        RETRIES_EXHAUSTED = "retries_exhausted", "Retry window over"  # high-value, or short
+        NO_SHOW = "no_show", "Missed appointment"  # the program asks a person to follow up
+
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="checks")
+    queue = models.ForeignKey(
+        "routing.Queue", on_delete=models.PROTECT, null=True, blank=True, related_name="checks"
+    )
+    reason = models.CharField(max_length=30, choices=Reason.choices)
+    # Why, in refdesk's words (e.g. "High-value lead: missed appointment"); no patient data.
+    subject = models.CharField(max_length=200)
+    opened_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["opened_at", "id"]
+        indexes = [
+            # The queue's open checks.
+            models.Index(fields=["queue", "resolved_at"], name="check_queue_open"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["referral", "reason"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="check_one_open_per_reason",
+                violation_error_message="This referral already has that check open.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.reason} check on {self.referral_id}"

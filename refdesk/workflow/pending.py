@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from refdesk.outreach.choices import Audience, MessageStatus, TimerState
+from django.db.models import F
+
+from refdesk.outreach.choices import Audience, MessageStatus, TimerKind, TimerState
 from refdesk.outreach.models import Message, Timer
+from refdesk.scheduling.choices import AppointmentStatus
+from refdesk.scheduling.models import Appointment
 
 
 def followup_stop(*, referral_id: int, reason: str, now: datetime) -> tuple[int, int]:
-    """Cancel pending timers and refuse unsent lead messages; (timers, messages) changed."""
+    """Cancel pending timers, booked appointments (reason ``referral_closed``) and refuse
+    unsent lead messages; (timers, messages) changed."""
     timers = Timer.objects.filter(
         referral_id=referral_id, state__in=(TimerState.PENDING, TimerState.RUNNING)
     ).update(
@@ -32,7 +37,31 @@ def followup_stop(*, referral_id: int, reason: str, now: datetime) -> tuple[int,
         lease_until=None,
         updated_at=now,
     )
+    Appointment.objects.filter(referral_id=referral_id, status=AppointmentStatus.BOOKED).update(
+        status=AppointmentStatus.CANCELLED,
+        reason="referral_closed",
+        sequence=F("sequence") + 1,
+        ended_at=now,
+        ended_by="system:workflow",
+        updated_at=now,
+    )
     return timers, messages
+
+
+def attempts_stop(*, referral_id: int, reason: str, now: datetime) -> int:
+    """The lead is engaged (an appointment is booked): the retry cadence and its closing as
+    unreachable are cancelled; SLA timers keep running. Returns how many timers."""
+    return Timer.objects.filter(
+        referral_id=referral_id,
+        kind__in=(TimerKind.ATTEMPT, TimerKind.CLOSE_UNREACHABLE),
+        state__in=(TimerState.PENDING, TimerState.RUNNING),
+    ).update(
+        state=TimerState.CANCELLED,
+        result=reason,
+        next_action_at=None,
+        lease_until=None,
+        done_at=now,
+    )
 
 
 def followup_release(*, referral_id: int, reason: str, now: datetime) -> int:

@@ -24,6 +24,11 @@ from refdesk.outreach.choices import Audience, MessagePurpose, MessageStatus
 from refdesk.outreach.models import Message
 from refdesk.outreach.sms import SmsError, get_sms_backend
 from refdesk.programs.selectors import version_definition
+from refdesk.workflow.appointment_messages import (
+    appointment_current,
+    appointment_invite,
+    invite_attachment,
+)
 from refdesk.workflow.claims import claim_due
 from refdesk.workflow.messages import (
     MAX_TRIES,
@@ -111,6 +116,8 @@ def _prepare(message: Message, now: datetime) -> str | None:
         now=now,
         definition=definition,
     )
+    if check.allowed and not appointment_current(message, now):
+        check = SendCheck(False, "appointment_changed", template=check.template)
     if check.allowed:
         try:
             subject, body, materials = message_render(message, check.template, definition, now)
@@ -121,6 +128,7 @@ def _prepare(message: Message, now: datetime) -> str | None:
     message.template = check.template
     message.recipient = recipient_for(referral, message.audience, message.channel)
     message.subject, message.body = subject, body
+    message.calendar = appointment_invite(message, now) if message.channel == "email" else ""
     message.status = MessageStatus.SENDING
     message.reason = ""
     message.tries += 1
@@ -130,6 +138,7 @@ def _prepare(message: Message, now: datetime) -> str | None:
             "recipient",
             "subject",
             "body",
+            "calendar",
             "status",
             "reason",
             "tries",
@@ -206,6 +215,8 @@ def _call_backend(message: Message) -> str:
             to=[message.recipient],
             headers=headers,
         )
+        if message.calendar:
+            email.attach(invite_attachment(message.calendar))
         try:
             email.send()
         except smtplib.SMTPRecipientsRefused:

@@ -45,6 +45,8 @@ class Situation:
     review_pending: bool = False
     is_trial: bool = False
     consent_granted: bool = False
+    schedules: bool = False  # the program books appointments
+    appointment_started: bool = False  # the booked appointment's start has passed
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,14 @@ def _trial(s: Situation) -> bool:
 
 def _consent_granted(s: Situation) -> bool:
     return s.consent_granted
+
+
+def _schedules(s: Situation) -> bool:
+    return s.schedules
+
+
+def _appointment_started(s: Situation) -> bool:
+    return s.appointment_started
 
 
 def _(*stages: str) -> frozenset[str]:
@@ -179,6 +189,34 @@ ACTIONS: dict[str, Action] = {
         _(Stage.NEEDS_INFO, Stage.QUEUED, Stage.IN_PROGRESS, Stage.SCHEDULED),
         stays=True,
         staff=True,
+    ),
+    # Appointments (workflow.booking): booking moves the referral to scheduled; cancelling or
+    # recording attendance ends that and the work goes on (qualify, disqualify, book again).
+    "schedule": Action(
+        "booking an appointment",
+        _(Stage.QUEUED, Stage.IN_PROGRESS),
+        _(Stage.SCHEDULED),
+        audit="referral.scheduled",
+        staff=True,
+        when=_schedules,
+    ),
+    "reschedule": Action(
+        "rescheduling the appointment", _(Stage.SCHEDULED), stays=True, staff=True
+    ),
+    "cancel_appointment": Action(
+        "cancelling the appointment",
+        _(Stage.SCHEDULED),
+        _(Stage.IN_PROGRESS),
+        audit="referral.unscheduled",
+        staff=True,
+    ),
+    "record_attendance": Action(
+        "recording attendance",
+        _(Stage.SCHEDULED),
+        _(Stage.IN_PROGRESS),
+        audit="referral.unscheduled",
+        staff=True,
+        when=_appointment_started,
     ),
     "request_info": Action(
         "requesting information from the referrer",
