@@ -7,6 +7,8 @@ patient data: the bell and its list are safe to show on any screen.
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 
 from refdesk.accounts.models import User
@@ -62,6 +64,7 @@ class ManualCheck(models.Model):
         RETRIES_EXHAUSTED = "retries_exhausted", "Retry window over"  # high-value, or short
         NO_SHOW = "no_show", "Missed appointment"  # the program asks a person to follow up
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="checks")
     queue = models.ForeignKey(
         "routing.Queue", on_delete=models.PROTECT, null=True, blank=True, related_name="checks"
