@@ -107,6 +107,7 @@ def _no_show_policy(appointment, referral, definition, actor, now) -> None:
             purpose=MessagePurpose.RESCHEDULE_OFFER,
             template_key=policy.reschedule_template,
             actor=actor,
+            due_at=now,
         )
     if _needs_check(referral, definition):
         high_value = is_high_value(referral, definition)

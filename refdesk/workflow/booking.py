@@ -284,6 +284,7 @@ def appointment_book(
             purpose=MessagePurpose.CONFIRMATION,
             template_key=rules.confirmation_template,
             actor=actor,
+            due_at=now,
         )
         reminders_schedule(appointment=appointment, definition=definition, actor=actor, now=now)
     return appointment
@@ -473,6 +474,7 @@ def appointment_reschedule(
             purpose=MessagePurpose.APPOINTMENT_CHANGE,
             template_key=rules.change_template or rules.confirmation_template,
             actor=actor,
+            due_at=now,
         )
         reminders_schedule(appointment=appointment, definition=definition, actor=actor, now=now)
     return appointment
@@ -522,6 +524,7 @@ def appointment_cancel(
             purpose=MessagePurpose.CANCELLATION,
             template_key=rules.cancellation_template,
             actor=actor,
+            due_at=now,
         )
     return appointment
 
