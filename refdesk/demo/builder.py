@@ -22,6 +22,7 @@ from refdesk.accounts.choices import Role
 from refdesk.accounts.mfa import user_totp_provision
 from refdesk.accounts.models import Team, User
 from refdesk.accounts.services import team_lead_set, user_create
+from refdesk.demo.scheduling import build_scheduling_demo
 from refdesk.governance.services import program_apply
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
 from refdesk.intake.submissions import Submission
@@ -175,6 +176,7 @@ class DemoSummary:
     intake_links: dict[str, str]
     referrals_created: int
     referrals_existing: int
+    scheduling_story: str | None = None  # the reference of the booked-and-missed referral
 
 
 def build_demo(
@@ -190,12 +192,15 @@ def build_demo(
     _approve_content()
     referrers = _ensure_referrers()
     created, existing = _ensure_referrals(referrals, referrers, random.Random(seed))
+    story_reference = build_scheduling_demo(
+        referrer=referrers["patient-support"][0], rng=random.Random(seed)
+    )
     # What a worker running all along would have sent and escalated, each at its due time.
     followup_replay(until=timezone.now())
     links = {
         slug: f"{settings.REFDESK_BASE_URL}/r/{group[0].code}" for slug, group in referrers.items()
     }
-    return DemoSummary([str(r) for r in results], users, links, created, existing)
+    return DemoSummary([str(r) for r in results], users, links, created, existing, story_reference)
 
 
 def _ensure_users() -> list[tuple[str, str, str, str]]:

@@ -44,4 +44,9 @@ class Command(BaseCommand):
         write("\nIntake links (one per program):")
         for slug, link in summary.intake_links.items():
             write(f"  {slug:<20} {link}")
+        if summary.scheduling_story:
+            write(
+                f"\nScheduling story: {summary.scheduling_story} (booked through the lead's link, "
+                "rescheduled, missed; see its timeline and the agent's agenda)"
+            )
         write("\nAdmin: /admin/ (log in as admin)")
