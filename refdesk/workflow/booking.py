@@ -267,6 +267,9 @@ def appointment_book(
         values = {}
         if referral.assigned_to_id is None:
             values["assigned_to"] = appointment.member
+        if not lead and referral.first_responded_at is None:
+            # A person arranged it with the lead: that is the first response the SLA promises.
+            values["first_responded_at"] = now
         referral_transition(
             referral,
             action="schedule",

@@ -41,6 +41,16 @@ from refdesk.workflow.messages import (
 
 logger = logging.getLogger(__name__)
 
+# Lead messages that are attempts to reach the lead (the retry cadence counts them).
+CONTACT_ATTEMPTS = frozenset(
+    {
+        MessagePurpose.FIRST_OUTREACH,
+        MessagePurpose.RETRY,
+        MessagePurpose.MANUAL,
+        MessagePurpose.RESCHEDULE_OFFER,
+    }
+)
+
 
 def messages_claim(*, now: datetime, limit: int = 50) -> list[tuple[int, datetime]]:
     """Claim up to ``limit`` due messages for this worker (``claims.claim_due``).
@@ -251,9 +261,10 @@ def _record_sent(message: Message, provider_id: str, *, resend: bool, now: datet
         if not updated:
             return "lost"
         referral = message.referral
-        if message.audience == Audience.LEAD:
-            # Every lead message counts toward the retry cadence; only a person's message ends
-            # the SLA clock (it promises a person responds, not an automatic message).
+        if message.audience == Audience.LEAD and message.purpose in CONTACT_ATTEMPTS:
+            # Every contact attempt counts toward the retry cadence (an appointment's
+            # confirmation or reminder is not one); only a person's message ends the SLA clock
+            # (it promises a person responds, not an automatic message).
             Referral.objects.filter(pk=referral.pk).update(lead_attempts=F("lead_attempts") + 1)
             if message.purpose == MessagePurpose.MANUAL:
                 Referral.objects.filter(pk=referral.pk, first_responded_at__isnull=True).update(

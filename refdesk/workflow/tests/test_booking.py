@@ -190,3 +190,23 @@ def test_a_no_show_sends_the_reschedule_offer_and_opens_the_manual_check(referra
     assert check.reason == "no_show" and check.resolved_at is None
     with pytest.raises(Conflict):
         appointment_record_attendance(appointment=appointment, outcome="attended", actor=paula)
+
+
+def test_a_staff_booking_is_the_first_response_and_a_lead_booking_is_not(referral, paula):
+    book(referral)
+    referral.refresh_from_db()
+    assert referral.first_responded_at is None  # the lead booked: no person has responded
+    with time_machine.travel(MONDAY - timedelta(minutes=30), tick=False):
+        other = submit("patient-support", support_by_email(2))
+    book(other, TUESDAY_10 + timedelta(hours=2), actor=paula)
+    other.refresh_from_db()
+    assert other.first_responded_at == MONDAY
+
+
+def test_appointment_messages_do_not_count_as_contact_attempts(referral):
+    book(referral)
+    with time_machine.travel(MONDAY + timedelta(hours=3), tick=False):
+        messages_deliver_due()
+    assert Message.objects.get(purpose=MessagePurpose.CONFIRMATION).status == MessageStatus.SENT
+    referral.refresh_from_db()
+    assert referral.lead_attempts == 0
