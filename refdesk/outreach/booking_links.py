@@ -1,7 +1,8 @@
-"""The signed link a lead follows to arrange a call or meeting ({links.reschedule}).
+"""The signed link a lead follows to book, move or cancel their call or meeting
+({links.reschedule}; the page is ``refdesk.portal.views_booking``; a program that does not
+schedule asks for a call back there instead).
 
-Until online booking exists the page asks for a call back at a time that suits the lead; the
-token names only the referral's public id, signed, and keeps working for ``BOOKING_DAYS``.
+The token names only the referral's public id, signed, and keeps working for ``BOOKING_DAYS``.
 The salt is part of every link already sent: never change it.
 """
 

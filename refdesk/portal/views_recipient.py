@@ -1,6 +1,7 @@
 """Pages for the people refdesk writes to: the materials sent with a message, and unsubscribing
-from emails. No login: each page is reached through a signed link printed in the message
-(``refdesk.outreach.links``), which carries only the message's public id.
+from emails (the lead's booking page is ``views_booking``). No login: each page is reached
+through a signed link printed in the message (``refdesk.outreach.links``), which carries only
+the message's public id.
 
 The pages show no patient data at all (no name, no reference, no condition): a link may be
 forwarded or opened on a shared screen. Tokens are capabilities: the responses are never cached
@@ -17,29 +18,26 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
-from refdesk.core.errors import ApplicationError
 from refdesk.core.ratelimit import RateLimited, client_address, limit_from_settings, rate_limit_hit
-from refdesk.intake.models import Referral
-from refdesk.outreach.booking_links import read_booking_token
 from refdesk.outreach.choices import ContentKind
 from refdesk.outreach.links import read_materials_token, read_unsubscribe_token
 from refdesk.outreach.models import Message
-from refdesk.workflow.callbacks import CALL_TIMES, callback_request
 from refdesk.workflow.delivery import message_unsubscribe
 
 # Unsubscribe requests per minute from one client address.
 UNSUBSCRIBE_LIMIT = (20, 60)
 
 
-def _private(response):
+def private(response):
+    """A capability URL's response: never cached, never sent on as a referrer."""
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"
     return response
 
 
-def _link_not_found(request):
+def link_not_found(request):
     """An expired, altered or unknown link: the same friendly page for each."""
-    return _private(
+    return private(
         render(
             request,
             "recipient/link_not_found.html",
@@ -61,7 +59,7 @@ def materials(request, token: str):
     (exactly those sent, even if newer versions were approved since)."""
     message = _message(read_materials_token(token))
     if message is None:
-        return _link_not_found(request)
+        return link_not_found(request)
     rows = message.materials.filter(kind=ContentKind.MATERIAL).order_by("key", "language")
     items = [
         {
@@ -74,7 +72,7 @@ def materials(request, token: str):
         for row in rows
     ]
     context = {"program": message.referral.program.name, "items": items}
-    return _private(render(request, "recipient/materials.html", context))
+    return private(render(request, "recipient/materials.html", context))
 
 
 @csrf_exempt
@@ -84,10 +82,10 @@ def unsubscribe(request, token: str):
     that message's referral (``message_unsubscribe``) and says no more emails will come."""
     message = _message(read_unsubscribe_token(token))
     if message is None:
-        return _link_not_found(request)
+        return link_not_found(request)
     context = {"program": message.referral.program.name}
     if request.method != "POST":
-        return _private(render(request, "recipient/unsubscribe.html", context))
+        return private(render(request, "recipient/unsubscribe.html", context))
     try:
         rate_limit_hit(
             rule=limit_from_settings("recipient.address", UNSUBSCRIBE_LIMIT),
@@ -98,39 +96,6 @@ def unsubscribe(request, token: str):
             request, "recipient/unsubscribe.html", {**context, "busy": True}, status=429
         )
         response["Retry-After"] = str(max(1, int(limited.retry_after)))
-        return _private(response)
+        return private(response)
     message_unsubscribe(message=message)
-    return _private(render(request, "recipient/unsubscribed.html", context))
-
-
-@require_http_methods(["GET", "HEAD", "POST"])
-def book(request, token: str):
-    """``/book/<token>`` ({links.reschedule}): until online booking exists, the lead asks for a
-    call back at a time of day that suits them (``callback_request``). No patient data shown."""
-    public_id = read_booking_token(token)
-    referral = (
-        Referral.objects.select_related("program").filter(public_id=public_id).first()
-        if public_id
-        else None
-    )
-    if referral is None:
-        return _link_not_found(request)
-    context = {"program": referral.program.name, "times": list(CALL_TIMES.items())}
-    if request.method != "POST":
-        return _private(render(request, "recipient/book.html", context))
-    try:
-        rate_limit_hit(
-            rule=limit_from_settings("recipient.address", UNSUBSCRIBE_LIMIT),
-            key=client_address(request),
-        )
-        callback_request(referral=referral, when=request.POST.get("when", ""))
-    except RateLimited as limited:
-        response = render(request, "recipient/book.html", {**context, "busy": True}, status=429)
-        response["Retry-After"] = str(max(1, int(limited.retry_after)))
-        return _private(response)
-    except ApplicationError as error:
-        errors = getattr(error, "errors", None)
-        context["error"] = errors[0]["message"] if errors else error.message
-        return _private(render(request, "recipient/book.html", context, status=400))
-    chosen = CALL_TIMES[request.POST["when"]].lower()
-    return _private(render(request, "recipient/booked.html", {**context, "chosen": chosen}))
+    return private(render(request, "recipient/unsubscribed.html", context))

@@ -20,8 +20,8 @@ event in the same transaction); the services here are the only callers:
   (attempts, closing unreachable, SLA warning, breach, escalation); ``pending`` stops them when a
   referral closes and releases them when a wait ends;
 - ``delivery``: delivery reports, STOP replies and unsubscribe links; ``callbacks``: a lead's
-  call-back request; ``content``: approvals about to end; ``sweep``: what ``refdesk worker``
-  runs between tasks; ``notifications``: the staff inbox.
+  call-back request (programs that do not book appointments); ``content``: approvals about to
+  end; ``sweep``: what ``refdesk worker`` runs between tasks; ``notifications``: the staff inbox.
 
 Routing, consent and intake below decide and validate; interfaces above (desk, api, portal, cli)
 parse, authorize, call one of these and render.

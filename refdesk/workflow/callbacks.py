@@ -1,6 +1,7 @@
-"""A lead asks for a call back through the link in a message ({links.reschedule}), until online
-booking exists: the request and the time of day they prefer are recorded on the referral's
-timeline and the person working it is told. Nothing the lead types is stored: they choose from
+"""A lead asks for a call back through the link in a message ({links.reschedule}) when their
+program does not book appointments (one that does books them: ``workflow.booking``): the
+request and the time of day they prefer are recorded on the referral's timeline and the person
+working it is told. Nothing the lead types is stored: they choose from
 fixed options, so no free text (and no patient data) reaches the trail."""
 
 from __future__ import annotations

@@ -56,6 +56,7 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
     ("recipient:materials", "GET", lambda w: "/m/forged", expect("404", "404")),
     ("recipient:unsubscribe", "GET", lambda w: "/unsubscribe/forged", expect("404", "404")),
     ("recipient:book", "GET", lambda w: "/book/forged", expect("404", "404")),
+    ("recipient:book_invite", "GET", lambda w: "/book/forged/invite.ics", expect("404", "404")),
     # Provider webhooks: a signature, not a session, authenticates them.
     ("hooks:*", "POST", lambda w: "/hooks/sms/status", expect("403", "403")),
     ("hooks:sms_inbound", "POST", lambda w: "/hooks/sms/inbound", expect("403", "403")),
