@@ -26,5 +26,7 @@ urlpatterns = [
     path("r/", include("refdesk.portal.urls")),
     path("desk/", include("refdesk.desk.urls")),
     path("hooks/", include("refdesk.portal.urls_hooks")),
+    # Staff calendar feeds: no session, the token in the path is the credential.
+    path("calendar/", include("refdesk.desk.urls_feed")),
     path("", include("refdesk.portal.urls_recipient")),
 ]

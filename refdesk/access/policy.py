@@ -62,6 +62,13 @@ their owner team's; only the medical reviewer and the program owner approve or r
 (never their own wording: the service checks the author). The development outbox
 (``outbox.view``) is for lead workers, program owners and administrators; it lists messages of
 the referrals they may see, their text only where they see the lead.
+
+The schedule pages (``agenda.*``, ``team.supervise``, ``calendar.feed``) are for those who hold
+appointments (lead workers) and program owners. Anyone of them reads their own agenda, sets
+their own hours and time off, and has a private calendar feed; a team's agenda is for its
+members; a colleague's agenda, and a team's default hours and holidays, for whoever supervises
+the team: its leads (``TeamMembership.lead``) and the program owners in it. A lead worker who
+never sees patient leads (the commercial rep) sees no appointment with one in any agenda.
 """
 
 from __future__ import annotations
@@ -132,6 +139,8 @@ CONTENT_ACTIONS = ("approve", "retire")
 # The development outbox (messages as rendered; ``settings.REFDESK_OUTBOX``): those who follow
 # up leads and those who supervise or configure it. Message text only where the lead is shown.
 OUTBOX_ROLES = LEAD_WORKERS | {Role.PROGRAM_OWNER, Role.ADMINISTRATOR}
+# Agenda, availability and the private calendar feed: who holds appointments, who supervises.
+SCHEDULE_ROLES = LEAD_WORKERS | {Role.PROGRAM_OWNER}
 
 
 # --- facts about the user (cached on the user object for the request) -----------------------
@@ -156,6 +165,27 @@ def team_ids(user) -> frozenset[int]:
         )
         user._policy_team_ids = cached
     return cached
+
+
+def lead_team_ids(user) -> frozenset[int]:
+    """The ids of the teams the user leads (one query, then cached like ``team_ids``)."""
+    cached = getattr(user, "_policy_lead_team_ids", None)
+    if cached is None:
+        cached = frozenset(
+            TeamMembership.objects.filter(user_id=user.pk, lead=True).values_list(
+                "team_id", flat=True
+            )
+        )
+        user._policy_lead_team_ids = cached
+    return cached
+
+
+def supervised_team_ids(user) -> frozenset[int]:
+    """The teams whose schedules the user supervises: a program owner every team they are in,
+    anyone else the teams they lead."""
+    if not is_staff_user(user):
+        return frozenset()
+    return team_ids(user) if user.role == Role.PROGRAM_OWNER else lead_team_ids(user)
 
 
 def has_role(*roles: str) -> rules.Predicate:
@@ -216,6 +246,24 @@ def member_of_owner_team(user, program) -> bool:
 
 
 @rules.predicate
+def member_of_team(user, team) -> bool:
+    return team is not None and is_staff_user(user) and team.pk in team_ids(user)
+
+
+@rules.predicate
+def supervises_team(user, team) -> bool:
+    return team is not None and team.pk in supervised_team_ids(user)
+
+
+@rules.predicate
+def supervises_member(user, member) -> bool:
+    """The user is the member, or supervises a team the member is in."""
+    if member is None or not is_staff_user(user):
+        return False
+    return member.pk == user.pk or bool(team_ids(member) & supervised_team_ids(user))
+
+
+@rules.predicate
 def is_patient_lead(user, referral) -> bool:
     return referral.lead_kind == "patient"
 
@@ -254,6 +302,14 @@ for _action in CONTENT_ACTIONS:
     POLICY.add_rule(f"content.{_action}", has_role(*CONTENT_SIGN_OFF_ROLES))
 # The development outbox (no object: its rows are messages of referrals the user may see).
 POLICY.add_rule("outbox.view", has_role(*OUTBOX_ROLES))
+# The schedule pages. No object: one's own agenda, hours, time off and feed. A ``Team``: its
+# agenda (members), its default hours and holidays (who supervises it). A ``User``: their agenda.
+schedules = has_role(*SCHEDULE_ROLES)
+POLICY.add_rule("agenda.view", schedules)
+POLICY.add_rule("agenda.view_team", schedules & member_of_team)
+POLICY.add_rule("agenda.view_member", schedules & supervises_member)
+POLICY.add_rule("team.supervise", schedules & supervises_team)
+POLICY.add_rule("calendar.feed", schedules)
 
 
 def has_perm(user, rule: str, obj: Any = None) -> bool:

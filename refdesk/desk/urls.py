@@ -32,4 +32,5 @@ urlpatterns = [
     path("", include("refdesk.desk.urls_referral")),
     path("", include("refdesk.desk.urls_safety")),
     path("", include("refdesk.desk.urls_content")),
+    path("", include("refdesk.desk.urls_schedule")),
 ]

@@ -21,7 +21,13 @@ from refdesk.scheduling.availability import (
     working_intervals,
 )
 from refdesk.scheduling.choices import AppointmentStatus
-from refdesk.scheduling.models import Appointment, CalendarFeed, TimeOff, WorkingHours
+from refdesk.scheduling.models import (
+    Appointment,
+    CalendarFeed,
+    TimeOff,
+    WorkingHours,
+    feed_token_hash,
+)
 
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
@@ -207,6 +213,32 @@ def agenda(
 
 def live_feed(user: User) -> CalendarFeed | None:
     return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).first()
+
+
+# What a staff member's calendar feed covers, around the time it is read.
+FEED_PAST = timedelta(days=30)
+FEED_AHEAD = timedelta(days=90)
+# Cancelled ones are left out: they hold no time, and a subscribed calendar drops an event
+# that is no longer in the feed.
+FEED_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW)
+
+
+def feed_for_token(token: str) -> CalendarFeed | None:
+    """The live feed whose URL carries ``token`` (looked up by its hash), with its user."""
+    if not token:
+        return None
+    return (
+        CalendarFeed.objects.select_related("user")
+        .filter(token_hash=feed_token_hash(token), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+
+
+def feed_appointments(user: User, *, now: datetime) -> QuerySet[Appointment]:
+    """The member's appointments a feed read at ``now`` lists (booked, attended, no-show)."""
+    return agenda(start=now - FEED_PAST, end=now + FEED_AHEAD, members=[user]).filter(
+        status__in=FEED_STATUSES
+    )
 
 
 def days_between(start: date, end: date) -> list[date]:

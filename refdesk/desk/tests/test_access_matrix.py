@@ -40,6 +40,8 @@ EVERY_STAFF = expect("login", "ok")
 # clinical-ops) supervises it masked, the auditor reads it; for everyone else it does not exist.
 TRIAL_READERS = expect("login", "404", coordinator="ok", owner="ok", auditor="ok")
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
+# The schedule pages: for those who hold appointments (lead workers) and program owners.
+SCHEDULE = expect("login", "ok", auditor="404", admin="404", safety="404")
 
 # (patterns, method, path builder(world), expected outcome per role)
 MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
@@ -57,6 +59,8 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
     ("recipient:unsubscribe", "GET", lambda w: "/unsubscribe/forged", expect("404", "404")),
     ("recipient:book", "GET", lambda w: "/book/forged", expect("404", "404")),
     ("recipient:book_invite", "GET", lambda w: "/book/forged/invite.ics", expect("404", "404")),
+    # A staff calendar feed: the token is the credential, a session adds nothing.
+    ("calendar:feed", "GET", lambda w: "/calendar/forged.ics", expect("404", "404")),
     # Provider webhooks: a signature, not a session, authenticates them.
     ("hooks:*", "POST", lambda w: "/hooks/sms/status", expect("403", "403")),
     ("hooks:sms_inbound", "POST", lambda w: "/hooks/sms/inbound", expect("403", "403")),
@@ -375,6 +379,58 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
         "GET",
         lambda w: "/desk/outbox/",
         expect("login", "ok", auditor="404", safety="404"),
+    ),
+    # --- schedule: agenda, availability, calendar feed -----------------------------------------
+    ("desk:agenda", "GET", lambda w: "/desk/agenda/", SCHEDULE),
+    # A team's agenda: its members (the agent, the owner in it); for others it does not exist.
+    (
+        "desk:agenda",
+        "GET",
+        lambda w: "/desk/agenda/?team=patient-services",
+        expect("login", "404", agent="ok", owner="ok"),
+    ),
+    # A colleague's agenda: who supervises a team they share (the owner is in the agent's team).
+    (
+        "desk:agenda",
+        "GET",
+        lambda w: f"/desk/agenda/?member={w['people']['agent'].public_id}",
+        expect("login", "404", agent="ok", owner="ok"),
+    ),
+    ("desk:availability", "GET", lambda w: "/desk/availability/", SCHEDULE),
+    # A team's default hours and holidays: who supervises it (the owner; the agent is no lead).
+    (
+        "desk:availability",
+        "GET",
+        lambda w: "/desk/availability/?team=patient-services",
+        expect("login", "404", owner="ok"),
+    ),
+    # An empty post: no time zone chosen, no time off given.
+    (
+        "desk:availability_hours",
+        "POST",
+        lambda w: "/desk/availability/hours",
+        expect("login", "422", auditor="404", admin="404", safety="404"),
+    ),
+    (
+        "desk:time_off_add",
+        "POST",
+        lambda w: "/desk/availability/time-off",
+        expect("login", "422", auditor="404", admin="404", safety="404"),
+    ),
+    (
+        "desk:time_off_remove",
+        "POST",
+        lambda w: f"/desk/availability/time-off/{UNKNOWN}/remove",
+        expect("login", "404"),
+    ),
+    ("desk:calendar", "GET", lambda w: "/desk/calendar/", SCHEDULE),
+    # Creating shows the new URL in the response (rolled back here); revoking redirects back.
+    ("desk:calendar_feed_create", "POST", lambda w: "/desk/calendar/create", SCHEDULE),
+    (
+        "desk:calendar_feed_revoke",
+        "POST",
+        lambda w: "/desk/calendar/revoke",
+        expect("login", "away", auditor="404", admin="404", safety="404"),
     ),
 ]
 
