@@ -207,6 +207,7 @@ def _upcoming(rng: random.Random, count: int = 8) -> None:
             assigned_to__isnull=False,
             program__slug__in=tuple(CALL_TYPES),
         )
+        .exclude(client_ref=STORY_CLIENT_REF)
         .select_related("assigned_to", "queue__team", "program_version")
         .order_by("received_at")[:40]
     )

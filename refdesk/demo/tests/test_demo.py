@@ -32,7 +32,8 @@ def test_demo_twice_creates_nothing_twice(capsys):
     call_command("demo", "--referrals", "40")
     assert _counts() == first
     assert "40 already there" in capsys.readouterr().out
-    assert first["Referral"] == 40 and first["ProgramVersion"] == 3
+    # 40 synthetic referrals and the scheduling story's (demo.scheduling)
+    assert first["Referral"] == 41 and first["ProgramVersion"] == 3
     assert "/r/" in out and "admin" in out
 
 
@@ -77,3 +78,41 @@ def test_demo_gives_the_safety_officer_a_possible_adverse_event_to_triage():
     assert notices, "the demo holds no possible adverse event"
     now = timezone.now()
     assert any(not notice_clocks(notice).triage_overdue(now) for notice in notices)
+
+
+def test_the_scheduling_story_is_booked_by_link_moved_missed_and_checked(capsys):
+    """Issue 12's "done when": a patient-support referral booked through the lead's link, its
+    invite and reminders sent, rescheduled once, marked no-show, the manual check open — all on
+    its timeline — and the demo's agenda holds upcoming appointments."""
+    from refdesk.desk.timeline import referral_timeline
+    from refdesk.outreach.models import Message
+    from refdesk.scheduling.models import Appointment
+    from refdesk.workflow.models import ManualCheck
+
+    call_command("demo", "--referrals", "40")
+    out = capsys.readouterr().out
+    story = Referral.objects.get(client_ref="demo-scheduling-story")
+    assert f"Scheduling story: {story.reference}" in out
+    appointment = Appointment.objects.get(referral=story)
+    assert appointment.booked_via == "lead_link" and appointment.reschedules == 1
+    assert appointment.status == "no_show" and appointment.sequence == 1
+    sent = set(
+        Message.objects.filter(referral=story, status__in=("sent", "delivered")).values_list(
+            "purpose", flat=True
+        )
+    )
+    assert {"manual", "confirmation", "appointment_change", "reminder", "reschedule_offer"} <= sent
+    assert Message.objects.filter(appointment=appointment, purpose="appointment_change")[
+        0
+    ].calendar.count("SEQUENCE:1")
+    assert ManualCheck.objects.filter(referral=story, resolved_at__isnull=True).exists()
+    actions = [entry.action for entry in referral_timeline(referral=story, show_free_text=False)]
+    for step in (
+        "referral.scheduled",
+        "appointment.rescheduled",
+        "referral.unscheduled",
+        "followup.manual_check",
+    ):
+        assert step in actions, step
+    assert Appointment.objects.filter(status="booked", starts_at__gt=timezone.now()).count() >= 3
+    assert audit_verify().ok
