@@ -864,6 +864,7 @@ class Walkthrough:
         self.run, self.facts, self.base = run, facts, base
         self.logins = {login.username: login for login in logins}
         self.links = links
+        self.story = ""  # the demo scheduling story's reference
         self.results = {
             login.username: RoleResult(login.username, facts["users"][login.username]["role"])
             for login in logins
@@ -1742,10 +1743,58 @@ class Walkthrough:
                 self.run.notice(f"the outbox holds no /{kind}/ link to open (no such message yet)")
                 continue
             page = visitor.goto(found[0].rstrip("."))  # a link may end its sentence
+            expected = (
+                ("Materials for you",)
+                if kind == "m"
+                else ("Arrange a call", "Book a time", "Your appointment", "This request is closed")
+            )
             self.run.check(
-                ("Materials for you" if kind == "m" else "Arrange a call") in page,
+                any(words in page for words in expected),
                 f"the /{kind}/ link from a sent message does not open its page",
             )
+
+    def scheduling_pages(self) -> None:
+        """Issue 12: the demo's scheduling story (booked through the lead's link, moved,
+        missed) reads on its timeline with its manual check; the agent's agenda and
+        availability open; and the story's lead books a new time through the link in the
+        reschedule offer, then sees the confirmation with their time zone named."""
+        username = "agent"
+        agent = self.sessions.get(username)
+        if agent is None or not self.results[username].login_ok:
+            return
+        html = agent.goto("/desk/agenda/?team=patient-services")
+        self.run.check("Agenda" in html, "agent: the team agenda does not open")
+        html = agent.goto("/desk/availability/")
+        self.run.check("Working hours" in html, "agent: the availability page does not open")
+        if not self.story:
+            self.run.check(False, "the demo printed no scheduling story")
+            return
+        agent.goto(f"/desk/search?q={self.story}")
+        link = agent.page.locator("main a[href^='/desk/referrals/']").first
+        href = link.get_attribute("href") if link.count() else None
+        self.run.check(href is not None, f"agent: search finds no {self.story}")
+        if href is None:
+            return
+        html = agent.goto(href)
+        for words in ("Appointments", "No-show", "Manual check"):
+            self.run.check(words in html, f"agent: {self.story} shows no '{words}'")
+        html = agent.goto("/desk/outbox/")
+        offers = re.findall(rf"{re.escape(self.base)}(/book/[A-Za-z0-9_:.-]+)", html)
+        visitor = self.referrer
+        for path in dict.fromkeys(link.rstrip(".") for link in offers):
+            page = visitor.goto(path)
+            if "Book a time" not in page or "Free times" not in page:
+                continue
+            visitor.page.locator("input[type=radio][name=start]").first.check()
+            visitor.page.get_by_role("button", name="Book this time").click()
+            visitor.page.wait_for_load_state()
+            page = visitor.snapshot()
+            self.run.check(
+                "Your appointment is booked" in page and "America/" in page,
+                "the lead's booking through the link shows no confirmation with its zone",
+            )
+            return
+        self.run.notice("no /book/ link in the outbox offered free times to book")
 
     def auditor_reads_the_work(self) -> None:
         """After the work: the auditor sees every step but no lead identity and no notes."""
@@ -2102,6 +2151,7 @@ def main(argv: list[str] | None = None) -> int:
         if static.wait(timeout=120) != 0:
             raise RuntimeError("refdesk collectstatic failed")
         logins, links = parse_demo_output(demo_output)
+        story = re.search(r"Scheduling story: (RF-[0-9A-Z-]+)", demo_output)
         run.check(len(logins) >= 8, f"demo printed {len(logins)} logins, expected 8")
         run.check(len(links) == 3, f"demo printed {len(links)} intake links, expected 3")
         run.log(f"   demo logins: {', '.join(login.username for login in logins)}")
@@ -2112,6 +2162,7 @@ def main(argv: list[str] | None = None) -> int:
         run.step(f"2. server on {base}")
         server = start_server(env, port, tmp / "server.log")
         walk = Walkthrough(run, facts, logins, links, base)
+        walk.story = story.group(1) if story else ""
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=args.chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
@@ -2139,6 +2190,7 @@ def main(argv: list[str] | None = None) -> int:
                 walk.keyboard_on_a_queue()
                 walk.auditor_reads_the_work()
                 walk.outreach_pages()
+                walk.scheduling_pages()
                 walk.check_referral_pages(stage_label="after", refusals=False)
                 walk.check_leaks()
                 run.step("7. phone width (390x844): public pages, sign-in, the desk")
