@@ -3,6 +3,8 @@ the phone), reschedule, cancel and record attendance. Parse -> one workflow serv
 
 from __future__ import annotations
 
+import uuid
+
 from django.http import Http404
 
 from refdesk.access.selectors import NOT_FOUND_MESSAGE
@@ -13,16 +15,39 @@ from refdesk.scheduling.selectors import booked_appointment
 from refdesk.workflow.attendance import OUTCOMES, appointment_record_attendance
 from refdesk.workflow.booking import appointment_book, appointment_cancel, appointment_reschedule
 
+# What staff may give as a cancellation's reason: never "the referral was closed" — closing the
+# referral cancels its appointment itself (workflow.pending), and says so.
+STAFF_CANCEL_REASONS = {
+    code: words for code, words in CANCEL_REASONS.items() if code != "referral_closed"
+}
 
-def _member(request) -> User | None:
-    """The team member chosen for the appointment (public id), or None: whoever is free."""
+
+def _member(request, referral) -> User | None:
+    """The team member chosen for the appointment (public id), or None: whoever is free.
+    Only a member of the referral's team is looked up: any other id, malformed or not, reads
+    the same (nobody outside the team can be probed); whether the member is available now is
+    the service's call."""
     value = (request.POST.get("member") or "").strip()
     if not value:
         return None
-    user = User.objects.filter(public_id=value if len(value) == 36 else None).first()
+    try:
+        key = uuid.UUID(value)
+    except ValueError:
+        key = None
+    user = None
+    if key is not None and referral.queue_id is not None:
+        user = User.objects.filter(
+            public_id=key, memberships__team_id=referral.queue.team_id
+        ).first()
     if user is None:
         raise forms.ValidationFailed(
-            [{"field": "member", "code": "invalid", "message": "Choose a team member."}]
+            [
+                {
+                    "field": "member",
+                    "code": "invalid",
+                    "message": "Choose a member of the team from the list, or leave it blank.",
+                }
+            ]
         )
     return user
 
@@ -39,7 +64,7 @@ def schedule(request, referral):
         referral=referral,
         type_key=(request.POST.get("type") or "").strip(),
         starts_at=forms.slot_start(request.POST),
-        member=_member(request),
+        member=_member(request, referral),
         actor=request.user,
     )
 
@@ -49,7 +74,7 @@ def reschedule(request, referral):
         appointment=_booked(referral),
         starts_at=forms.slot_start(request.POST),
         reason=forms.choice(request.POST, "reason", RESCHEDULE_REASONS, "Choose why it is moved."),
-        member=_member(request),
+        member=_member(request, referral),
         actor=request.user,
     )
 
@@ -57,7 +82,9 @@ def reschedule(request, referral):
 def cancel_appointment(request, referral):
     appointment_cancel(
         appointment=_booked(referral),
-        reason=forms.choice(request.POST, "reason", CANCEL_REASONS, "Choose why it is cancelled."),
+        reason=forms.choice(
+            request.POST, "reason", STAFF_CANCEL_REASONS, "Choose why it is cancelled."
+        ),
         actor=request.user,
     )
 

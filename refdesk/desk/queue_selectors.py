@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from refdesk.intake import choices
 from refdesk.intake.models import Referral
+from refdesk.workflow.models import ManualCheck
 
 # The lifecycle's own stage groups (intake.choices), as sorted tuples: stable SQL text.
 # Work still to do (received = not yet routed, so in no queue's work list yet).
@@ -315,3 +316,20 @@ def sla_text(referral: Referral, *, now: dt.datetime) -> str:
     if due < now:
         return f"breached {_span(now - due)} ago"
     return f"due in {_span(due - now)}"
+
+
+# --- manual checks -----------------------------------------------------------------------------
+
+
+CHECKS_SHOWN = 50
+
+
+def queue_open_checks(referrals: QuerySet[Referral], *, queue) -> list[ManualCheck]:
+    """The queue's open manual checks on referrals in ``referrals`` (visible to the reader),
+    oldest first, with their referral: one query (the ``check_queue_open`` index), at most
+    ``CHECKS_SHOWN``."""
+    return list(
+        ManualCheck.objects.filter(queue=queue, resolved_at__isnull=True, referral__in=referrals)
+        .select_related("referral")
+        .order_by("opened_at", "id")[:CHECKS_SHOWN]
+    )

@@ -19,7 +19,7 @@ from refdesk.accounts.roles import LEAD_WORKERS
 from refdesk.consent.choices import WithdrawalReason
 from refdesk.consent.selectors import consent_current, consent_history
 from refdesk.core.timezones import timezone_label
-from refdesk.desk import forms
+from refdesk.desk import appointments_page, forms
 from refdesk.desk import queue_selectors as qs
 from refdesk.desk.timeline import actor_name, referral_timeline
 from refdesk.intake.choices import OUTCOME_REASONS, Outcome, PrescreenOutcome, reason_label
@@ -42,7 +42,9 @@ from refdesk.routing.selectors import (
     latest_decision,
     reroute_targets,
 )
-from refdesk.scheduling.selectors import booked_appointment, scheduling_rules
+from refdesk.scheduling.choices import AppointmentStatus
+from refdesk.scheduling.selectors import appointments_of, scheduling_rules
+from refdesk.workflow.checks import open_checks
 from refdesk.workflow.contact import CHANNELS, requestable_items
 from refdesk.workflow.contact import OUTCOME_LABELS as CONTACT_OUTCOME_LABELS
 from refdesk.workflow.contact import OUTCOMES as CONTACT_OUTCOMES
@@ -139,10 +141,11 @@ def _situation(request, referral: Referral, reviews, consent, definition, booked
     )
 
 
-def detail_context(request, referral: Referral) -> dict:
+def detail_context(request, referral: Referral, *, failed: str = "") -> dict:
     """Everything the page shows; lead values only through ``lead_view`` (masked, audited).
     The actions are the workflow's answer (``actions_available``), not decided here; the page
-    only orders them: one primary next step, the others in a menu."""
+    only orders them: one primary next step, the others in a menu. ``failed``: the action
+    whose post was refused (its form is built again from what was posted)."""
     user = request.user
     definition = version_definition(referral.program_version)
     lead = lead_view(user=user, referral=referral) or {}
@@ -152,7 +155,9 @@ def detail_context(request, referral: Referral) -> dict:
     reviews = list(Review.objects.filter(referral=referral).order_by("requested_at"))
     for review in reviews:
         review.decider = actor_name(review.decided_by) if review.decided_by else ""
-    booked = booked_appointment(referral)
+    # Every appointment in one query (the booked one among them: at most one is booked).
+    appointments = appointments_of(referral)
+    booked = next((a for a in appointments if a.status == AppointmentStatus.BOOKED), None)
     actions = actions_available(
         user, referral, _situation(request, referral, reviews, consent, definition, booked)
     )
@@ -204,10 +209,19 @@ def detail_context(request, referral: Referral) -> dict:
         "outreach_messages": _messages(referral, definition),
         "actions": actions,
         "booked": booked,
+        "schedules": scheduling_rules(definition) is not None,
+        "appointments": appointments_page.appointment_rows(referral, appointments),
+        "open_checks": open_checks(referral),
+        "may_resolve_checks": policy.has_perm(user, "referral.log_contact", referral),
+        # The booking form asked for with another appointment type's times (``?type=``).
+        "opened": "schedule" if request.method == "GET" and request.GET.get("type") else "",
         "primary": primary,
         "why_no_action": "" if primary else _why_no_action(user, referral),
         "others": [(name, ACTION_TITLES[name]) for name in others],
-        "forms": _action_choices(referral, actions, definition, consent),
+        "forms": _action_choices(referral, actions, definition, consent)
+        | appointments_page.appointment_choices(
+            request, referral, actions, definition, booked, failed
+        ),
     }
 
 

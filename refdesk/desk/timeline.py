@@ -15,10 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from refdesk.audit.models import AuditEvent
+from refdesk.desk.timeline_appointments import (
+    MESSAGE_PURPOSES,
+    appointment_detail,
+    appointment_words,
+    local_words,
+    message_words,
+)
 from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage, reason_label
 from refdesk.intake.labels import CHANNEL_LABELS
 from refdesk.intake.models import Referral
@@ -70,6 +76,7 @@ WORDS: dict[str, str] = {
     "message.cancelled": "Pending message cancelled: {reason}",
     "followup.attempt_due": "Contact attempt {attempt} due: the assignee was told",
     "followup.manual_check": "Retry window over ({attempts} attempts made): a person checks it",
+    "followup.manual_check_done": "Manual check done",
     "referral.sla_warning": "First response due soon: the assignee was warned",
     "referral.sla_breached": "First response overdue (SLA breached)",
     "referral.sla_escalated": "Escalated: first response overdue",
@@ -144,6 +151,15 @@ NON_PATIENT_FIELDS = SAFE_FIELDS | {
     "by",
     "status",
     "high_value",
+    # Appointments (workflow.booking, workflow.attendance) and manual checks (workflow.checks):
+    # the appointment's id, type key, start, staff member and status; the check's reason code.
+    "appointment",
+    "appointment_type",
+    "starts_at",
+    "member",
+    "sequence",
+    "appointment_status",
+    "check",
 }
 
 
@@ -170,6 +186,7 @@ _CODE_WORDS = {
     "reason": {**REFUSAL_WORDS, **SEND_REFUSAL_WORDS},
     "audience": {"lead": "lead", "referrer": "referrer"},
     "when": {key: value.lower() for key, value in CALL_TIMES.items()},
+    "purpose": MESSAGE_PURPOSES,
 }
 _CONTACT_OUTCOMES = {key: value.lower() for key, value in OUTCOME_LABELS.items()}
 assert set(PARTY_LABELS) == set(_CODE_WORDS["party"])
@@ -222,6 +239,7 @@ def _words(
     event: AuditEvent,
     queue_names: dict[str, str] | None = None,
     template_names: dict[str, str] | None = None,
+    type_labels: dict[str, str] | None = None,
 ) -> tuple[str, bool]:
     values = _worded(_safe_values(event), event.action, queue_names or {}, template_names or {})
     # A submission carries the lead (fingerprinted) as created, not as changed.
@@ -229,7 +247,10 @@ def _words(
         field not in NON_PATIENT_FIELDS for field in event.changes or {}
     )
     template = WORDS.get(event.action)
-    if template is None:
+    special = appointment_words(event, type_labels or {}) or message_words(event, values)
+    if special:
+        text = special
+    elif template is None:
         text = event.action.replace(".", " ").replace("_", " ").capitalize()
     else:
         text = template.format_map(_Blank(values))
@@ -248,11 +269,9 @@ def _clock_words(changes: dict) -> str:
     if paused.get("new"):
         return "; first-response clock paused"
     due = (changes.get("first_response_due_at") or {}).get("new")
-    moment = parse_datetime(due) if isinstance(due, str) else None
-    if moment is None:
+    if not isinstance(due, str) or parse_datetime(due) is None:
         return "; first-response clock resumed"
-    local = timezone.localtime(moment)  # the reader's zone (activated per request)
-    return f"; first-response clock resumed (due {local:%a %d %b %H:%M} {local.tzname()})"
+    return f"; first-response clock resumed (due {local_words(due)})"
 
 
 class _Blank(dict):
@@ -276,15 +295,17 @@ def referral_timeline(*, referral: Referral, show_free_text: bool) -> list[Timel
     events = [event for event in events if not _is_view(event.action)]
     known = {referral.queue.slug: referral.queue.name} if referral.queue_id else {}
     queue_names = _queue_names(events, known)
-    templates = version_definition(referral.program_version).templates
-    template_names = {key: template.name for key, template in templates.items()}
+    definition = version_definition(referral.program_version)
+    template_names = {key: template.name for key, template in definition.templates.items()}
+    kinds = definition.scheduling.appointment_types if definition.scheduling else {}
+    type_labels = {key: kind.label for key, kind in kinds.items()}
     entries = []
     for event in events:
-        what, lead_changed = _words(event, queue_names, template_names)
+        what, lead_changed = _words(event, queue_names, template_names, type_labels)
         changes = event.changes or {}
         reason_code = changes.get("outcome_reason", {})
         code = reason_code.get("new") or "" if isinstance(reason_code, dict) else ""
-        detail = reason_label(code) if code else ""
+        detail = reason_label(code) if code else appointment_detail(event)
         note = _note_of(changes, notes)
         if note:
             detail = f"{detail} — {note}" if detail else note

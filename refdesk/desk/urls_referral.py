@@ -1,4 +1,5 @@
-"""Referral detail, timeline fragment, actions and search under /desk/ (staff, logged in).
+"""Referral detail, timeline fragment, actions, manual checks and search under /desk/ (staff,
+logged in).
 
 Referrals are addressed by their public UUID only; anything else does not resolve.
 """
@@ -22,6 +23,11 @@ urlpatterns = [
         "referrals/<uuid:public_id>/actions/<slug:action>",
         views_referral.referral_action,
         name="referral_action",
+    ),
+    path(
+        "referrals/<uuid:public_id>/checks/<uuid:check_id>/done",
+        views_referral.referral_check_done,
+        name="referral_check_done",
     ),
     path("search", views_search.search, name="search"),
 ]

@@ -5,7 +5,8 @@ Thin views: parse -> authorize through ``refdesk.access.selectors`` -> read thro
 ``refdesk.desk.queue_selectors`` (or one service call for a claim) -> render. A queue the user
 may not see raises the same ``Http404`` as a queue that does not exist. Each list page runs at
 most 8 queries (session, user with teams and MFA state, queue or queues, the menus, the page,
-and the audit batch of the patient names shown: tests/test_work_tools.py).
+and the audit batch of the patient names shown: tests/test_work_tools.py); a queue page one
+more for those who work it: the queue's open manual checks.
 """
 
 from __future__ import annotations
@@ -340,8 +341,19 @@ def queue_detail(request, slug: str):
         bulk_actions=bulk,
         may_claim=policy.member_of_queue_team(request.user, queue)
         and request.user.role in policy.ACTION_ROLES["claim"],
+        checks=_checks_waiting(request.user, queue),
     )
     return render(request, "desk/queue.html", context)
+
+
+def _checks_waiting(user, queue) -> list:
+    """The queue's open manual checks, for those who work its referrals (the team's lead
+    workers: the roles that mark checks done); nobody else's page lists them (no query)."""
+    if not (
+        policy.member_of_queue_team(user, queue) and user.role in policy.ACTION_ROLES["log_contact"]
+    ):
+        return []
+    return qs.queue_open_checks(referral_list_visible_to(user=user), queue=queue)
 
 
 @require_GET

@@ -1,4 +1,5 @@
-"""The referral page ``/desk/referrals/<public_id>``, its timeline fragment and its actions.
+"""The referral page ``/desk/referrals/<public_id>``, its timeline fragment, its actions and
+its manual checks (``.../checks/<check_public_id>/done``).
 
 Thin views: parse -> authorize (``access.selectors`` for the referral, ``access.policy`` for the
 action) -> one service call -> render. Which actions the page offers is the workflow's answer
@@ -37,6 +38,7 @@ from refdesk.intake.choices import Outcome
 from refdesk.intake.models import Referral
 from refdesk.routing.models import Review
 from refdesk.workflow.assignment import referral_assign_next, referral_assign_to, referral_claim
+from refdesk.workflow.checks import manual_check_resolve
 from refdesk.workflow.closing import referral_close, referral_record_prescreen
 from refdesk.workflow.consent import consent_record, consent_withdraw
 from refdesk.workflow.contact import (
@@ -44,6 +46,7 @@ from refdesk.workflow.contact import (
     referral_request_info,
 )
 from refdesk.workflow.messages import message_send
+from refdesk.workflow.models import ManualCheck
 from refdesk.workflow.reviews import review_approve, review_reject
 from refdesk.workflow.route import referral_reroute
 from refdesk.workflow.transitions import STAFF_ACTIONS
@@ -71,7 +74,7 @@ def render_detail(
     then the failed form stays open with what was typed, each message beside its field and in
     the summary at the top, which takes the focus."""
     with transaction.atomic():  # lead_view audits the display in the same transaction
-        context = detail_context(request, referral)
+        context = detail_context(request, referral, failed=failed if error is not None else "")
     context["error"] = error
     context["error_items"] = _error_items(error, failed)
     context["error_messages"] = [item["message"] for item in context["error_items"]]
@@ -159,6 +162,29 @@ def referral_action(request, public_id: uuid.UUID, action: str):
     messages.success(request, DONE_MESSAGES[action].format(ref=updated.reference))
     if is_htmx(request):
         return render_detail(request, updated)
+    return redirect(reverse("desk:referral_detail", kwargs={"public_id": public_id}))
+
+
+@login_required
+@require_POST
+def referral_check_done(request, public_id: uuid.UUID, check_id: uuid.UUID):
+    """Mark one of the referral's open manual checks done. Who may: the roles that work the
+    referral (the contact rule: a check is a person following the lead up); anyone else, and a
+    check of another referral, is not found."""
+    referral = referral_get_for_user(user=request.user, public_id=public_id)
+    if not policy.has_perm(request.user, "referral.log_contact", referral):
+        raise _not_found()
+    check = ManualCheck.objects.filter(referral=referral, public_id=check_id).first()
+    if check is None:
+        raise _not_found()
+    check.referral = referral  # known: the service audits on it
+    try:
+        manual_check_resolve(check=check, user=request.user)
+    except ApplicationError as error:  # done meanwhile (another tab, a colleague)
+        return render_detail(request, referral, error=error, failed="check")
+    messages.success(request, f"Check done on {referral.reference}: {check.subject}.")
+    if is_htmx(request):
+        return render_detail(request, referral)
     return redirect(reverse("desk:referral_detail", kwargs={"public_id": public_id}))
 
 

@@ -20,8 +20,11 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.utils import timezone
 
 from refdesk.testing import adverse_event_referral, make_personas, submit, trial
+from refdesk.workflow.checks import manual_check_open
+from refdesk.workflow.models import ManualCheck
 
 pytestmark = pytest.mark.django_db
 
@@ -248,6 +251,14 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
         lambda w: f"/desk/referrals/{w['trial'].public_id}/actions/assign_to",
         expect("login", "404", owner="422"),
     ),  # fmt: skip
+    # An open manual check of the trial referral: done by the roles that work it (its team's
+    # coordinator); those who only read it (owner, auditor) and everyone else: not found.
+    (
+        "desk:referral_check_done",
+        "POST",
+        lambda w: f"/desk/referrals/{w['trial'].public_id}/checks/{w['check'].public_id}/done",
+        expect("login", "404", coordinator="away"),
+    ),
     ("desk:search", "POST", lambda w: "/desk/search", EVERY_STAFF),
     # --- work tools ----------------------------------------------------------------------------
     ("desk:my_work", "GET", lambda w: "/desk/work", EVERY_STAFF),
@@ -476,7 +487,15 @@ def world():
     referral = submit("trial-prescreening", trial(1))
     adverse = adverse_event_referral(2)
     code = Referrer.objects.filter(source__slug="study-coordinator").first()
+    check = manual_check_open(
+        referral=referral,
+        reason=ManualCheck.Reason.NO_SHOW,
+        subject="missed appointment",
+        actor="system:test",
+        now=timezone.now(),
+    )
     return {
+        "check": check,
         "people": people,
         "trial": referral,
         "adverse": adverse,

@@ -459,26 +459,28 @@ PAGES = [
 
 
 @pytest.mark.parametrize("path,query", PAGES)
-def test_every_list_page_runs_at_most_8_queries(
+def test_every_list_page_runs_at_most_8_queries_and_a_queue_page_9(
     client, people, frozen, settings, path, query, django_assert_max_num_queries
 ):
     """With MFA enforced (the production middleware) and patient names shown (audited).
     SQLite's explicit BEGIN/COMMIT around the audit write are not queries of the page; on
-    PostgreSQL they are not sent as statements at all."""
+    PostgreSQL they are not sent as statements at all. A queue page lists the queue's open
+    manual checks for those who work it: one query more."""
     settings.REFDESK_MFA_REQUIRED = True
     made = trials(8, days_ago=10)
     for referral in made[:3]:
         referral_claim(referral=Referral.objects.get(pk=referral.pk), user=people["coordinator"])
     login_with_mfa(client, people["coordinator"])
     client.get(path, query)  # the session's first write
-    budget = 8
+    statements_budget = 9 if path == QUEUE_URL else 8
+    budget = statements_budget
     if connection.vendor == "sqlite":
         budget += 2
     with django_assert_max_num_queries(budget) as captured:
         response = client.get(path, query)
     assert response.status_code == 200 and references(response)
     statements = [q for q in captured.captured_queries if not TRANSACTION_CONTROL.match(q["sql"])]
-    assert len(statements) <= 8, [q["sql"][:80] for q in statements]
+    assert len(statements) <= statements_budget, [q["sql"][:80] for q in statements]
 
 
 def test_claim_over_htmx_from_my_work_answers_with_a_my_work_row(client, people, frozen):

@@ -19,6 +19,7 @@ from refdesk.testing import (
     trial,
     valid_body,
 )
+from refdesk.workflow.booking import appointment_book, appointment_cancel, next_free_slots
 from refdesk.workflow.contact import contact_attempt_log
 
 pytestmark = pytest.mark.django_db
@@ -47,12 +48,21 @@ def test_the_status_page_runs_3_queries(client, django_assert_num_queries):
         assert client.get(f"/r/status/{status_token(referral)}").status_code == 200
 
 
+# The referral page: 26 statements. The appointments come in one query with their member (the
+# booked one among them: no query of its own); the open manual checks in one more; the booking
+# form's free times take 6: the team's bookable members twice (the form's member select, and
+# next_free_slots), their booked time, working hours (the member's, then the team's) and time
+# off — these last three per bookable member (scheduling.selectors.free_slots), never per
+# appointment.
+REFERRAL_PAGE = 26
+
+
 def test_the_referral_page_does_not_grow_with_the_timeline(client, django_assert_max_num_queries):
     referral = submit("trial-prescreening", trial(1))
     user = coordinator()
     client.force_login(user)
     client.get(detail_url(referral))  # the session, warmed
-    with django_assert_max_num_queries(19) as before:  # 19: the booked appointment
+    with django_assert_max_num_queries(REFERRAL_PAGE) as before:
         assert client.get(detail_url(referral)).status_code == 200
     for n in range(10):
         contact_attempt_log(
@@ -61,3 +71,29 @@ def test_the_referral_page_does_not_grow_with_the_timeline(client, django_assert
     with django_assert_max_num_queries(len(before.captured_queries)):
         page = client.get(detail_url(referral))
     assert page.content.decode().count("call ") >= 10
+
+
+def test_the_referral_page_does_not_grow_with_the_appointments(
+    client, django_assert_max_num_queries
+):
+    referral = submit("trial-prescreening", trial(1))
+    user = coordinator()
+
+    def book_and_cancel(n: int) -> None:
+        slot = next_free_slots(referral=referral, type_key="prescreen-call", lead=False)[n]
+        appointment = appointment_book(
+            referral=referral, type_key="prescreen-call", starts_at=slot.starts_at, actor=user
+        )
+        appointment_cancel(appointment=appointment, actor=user, reason="booked_in_error")
+
+    book_and_cancel(0)  # one appointment (and its messages) to begin with
+    client.force_login(user)
+    client.get(detail_url(referral))  # the session, warmed
+    # + 1: the messages' materials, prefetched once the referral has messages.
+    with django_assert_max_num_queries(REFERRAL_PAGE + 1) as before:
+        assert client.get(detail_url(referral)).status_code == 200
+    for n in range(1, 4):
+        book_and_cancel(n)
+    with django_assert_max_num_queries(len(before.captured_queries)):
+        page = client.get(detail_url(referral))
+    assert page.content.decode().count('<span class="status status--cancelled">') == 4
