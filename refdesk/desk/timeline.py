@@ -130,6 +130,7 @@ NON_PATIENT_FIELDS = SAFE_FIELDS | {
     "suggested_queue",
     "routed_at",
     "first_response_due_at",
+    "first_responded_at",
     "sla_paused_at",
     "sla_paused_seconds",
     "closed_at",

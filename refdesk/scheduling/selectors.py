@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from refdesk.accounts.models import Team, User
 from refdesk.programs.schema import ProgramDefinition
@@ -69,13 +69,21 @@ def weekly_hours(
     *, member: User | None, team: Team, definition: ProgramDefinition
 ) -> list[WeeklyHours]:
     """The member's own hours, else the team's, else the program's business hours."""
+    rows = WorkingHours.objects.filter(team=team)
     if member is not None:
-        own = list(WorkingHours.objects.filter(user=member))
-        if own:
-            return _rows_to_hours(own)
-    rows = list(WorkingHours.objects.filter(team=team))
-    if rows:
-        return _rows_to_hours(rows)
+        rows = rows | WorkingHours.objects.filter(user=member)
+    return _effective_hours(list(rows), member, team, definition)
+
+
+def _effective_hours(rows, member, team, definition) -> list[WeeklyHours]:
+    """From the member's and the team's rows (already read): the member's own, else the
+    team's, else the program's business hours."""
+    own = [r for r in rows if member is not None and r.user_id == member.pk]
+    if own:
+        return _rows_to_hours(own)
+    team_rows = [r for r in rows if r.team_id == team.pk]
+    if team_rows:
+        return _rows_to_hours(team_rows)
     hours = definition.business_hours
     zone = ZoneInfo(hours.timezone or team.timezone)
     starts, ends = time.fromisoformat(hours.start), time.fromisoformat(hours.end)
@@ -94,7 +102,15 @@ def time_off(
     rows = TimeOff.objects.filter(starts_at__lt=end, ends_at__gt=start, team=team)
     if member is not None:
         rows = rows | TimeOff.objects.filter(starts_at__lt=end, ends_at__gt=start, user=member)
-    intervals = [(row.starts_at, row.ends_at) for row in rows]
+    return _off_intervals(list(rows), member, team, definition)
+
+
+def _off_intervals(rows, member, team, definition) -> list[Interval]:
+    intervals = [
+        (row.starts_at, row.ends_at)
+        for row in rows
+        if row.team_id == team.pk or (member is not None and row.user_id == member.pk)
+    ]
     zone = ZoneInfo(definition.business_hours.timezone or team.timezone)
     intervals += day_intervals(definition.business_hours.holidays, zone)
     return intervals
@@ -147,11 +163,20 @@ def free_slots(
     # Look a little wider for held time: an appointment just before the window still holds
     # its buffer into it.
     held = busy([m.pk for m in members], start - timedelta(days=1), end, exclude=exclude)
+    # Two queries for every member's hours and time off, whatever the team's size.
+    hour_rows = list(
+        WorkingHours.objects.filter(Q(team=team) | Q(user__in=[m.pk for m in members]))
+    )
+    off_rows = list(
+        TimeOff.objects.filter(starts_at__lt=end, ends_at__gt=start).filter(
+            Q(team=team) | Q(user__in=[m.pk for m in members])
+        )
+    )
     slots: list[Slot] = []
     for member in members:
-        hours = weekly_hours(member=member, team=team, definition=definition)
+        hours = _effective_hours(hour_rows, member, team, definition)
         working = working_intervals(hours, start, end)
-        off = time_off(member=member, team=team, definition=definition, start=start, end=end)
+        off = _off_intervals(off_rows, member, team, definition)
         working = subtract(working, off)
         grid_zone = hours[0].zone if hours else ZoneInfo(team.timezone)
         slots += member_slots(

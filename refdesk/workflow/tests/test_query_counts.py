@@ -48,13 +48,12 @@ def test_the_status_page_runs_3_queries(client, django_assert_num_queries):
         assert client.get(f"/r/status/{status_token(referral)}").status_code == 200
 
 
-# The referral page: 26 statements. The appointments come in one query with their member (the
+# The referral page: 25 statements. The appointments come in one query with their member (the
 # booked one among them: no query of its own); the open manual checks in one more; the booking
-# form's free times take 6: the team's bookable members twice (the form's member select, and
-# next_free_slots), their booked time, working hours (the member's, then the team's) and time
-# off — these last three per bookable member (scheduling.selectors.free_slots), never per
-# appointment.
-REFERRAL_PAGE = 26
+# form's free times take 5: the team's bookable members twice (the form's member select, and
+# next_free_slots), then their booked time, working hours and time off in one query each
+# (scheduling.selectors.free_slots) — never per appointment, never per team member.
+REFERRAL_PAGE = 25
 
 
 def test_the_referral_page_does_not_grow_with_the_timeline(client, django_assert_max_num_queries):
@@ -97,3 +96,17 @@ def test_the_referral_page_does_not_grow_with_the_appointments(
     with django_assert_max_num_queries(len(before.captured_queries)):
         page = client.get(detail_url(referral))
     assert page.content.decode().count('<span class="status status--cancelled">') == 4
+
+
+def test_the_referral_page_does_not_grow_with_the_team(client, django_assert_max_num_queries):
+    referral = submit("trial-prescreening", trial(1))
+    user = coordinator()
+    client.force_login(user)
+    client.get(detail_url(referral))  # the session, warmed
+    with django_assert_max_num_queries(REFERRAL_PAGE) as before:
+        assert client.get(detail_url(referral)).status_code == 200
+    for n in range(4):
+        coordinator(f"colleague{n}")
+    with django_assert_max_num_queries(len(before.captured_queries)):
+        page = client.get(detail_url(referral))
+    assert "colleague3" in page.content.decode()  # offered in the booking form
