@@ -100,19 +100,18 @@ def facts(referral_ids: list[int]) -> dict:
     }
 
 
+# What the database holds after either race: the winner's appointment, its move to scheduled,
+# its confirmation and two reminders; the losers wrote nothing.
+ONE_BOOKING = {"booked": 1, "appointments": 1, "scheduled": 1, "messages": 3, "scheduled_events": 1}
+
+
 def check_one_slot(outcomes: Counter, after: dict, how: str) -> None:
     print(
         f"\nrace ({how}, one slot): {outcomes['booked']} booked, "
         f"{outcomes['slot_taken']} refused as slot_taken"
     )
     assert outcomes == {"booked": 1, "slot_taken": RACERS - 1}, outcomes
-    assert after == {
-        "booked": 1,
-        "appointments": 1,
-        "scheduled": 1,
-        "messages": 3,  # the winner's confirmation and two reminders; the losers wrote nothing
-        "scheduled_events": 1,
-    }
+    assert after == ONE_BOOKING
 
 
 def check_one_referral(outcomes: Counter, after: dict, how: str) -> None:
@@ -123,13 +122,7 @@ def check_one_referral(outcomes: Counter, after: dict, how: str) -> None:
     )
     assert outcomes["booked"] == 1, outcomes
     assert refused == RACERS - 1, outcomes
-    assert after == {
-        "booked": 1,
-        "appointments": 1,
-        "scheduled": 1,
-        "messages": 3,
-        "scheduled_events": 1,
-    }
+    assert after == ONE_BOOKING
 
 
 # --- PostgreSQL: twenty threads -------------------------------------------------------------
