@@ -8,9 +8,9 @@ appointment's ``sequence`` when it was scheduled; by the time it goes, a message
 that has since moved or ended is refused as ``appointment_changed`` (``appointment_current``).
 
 Reminder times (``reminder_times``): an offset of whole days (24, 48 hours) keeps the
-appointment's wall-clock time in the lead's time zone — a 10:00 call on the Monday after a
-daylight-saving change is reminded at 10:00 on the Sunday, 23 or 25 real hours before — and
-other offsets count real hours. A reminder that would fall in the lead's quiet hours goes
+appointment's wall-clock time in the lead's time zone — a 10:00 call on the Sunday the clocks
+change (in New York at 02:00) is reminded at 10:00 on the Saturday, 23 or 25 real hours before
+— and other offsets count real hours. A reminder that would fall in the lead's quiet hours goes
 ``QUIET_MARGIN`` before they begin (the last allowed time before), never during them; one
 already past when the appointment is booked is not scheduled.
 """

@@ -9,27 +9,17 @@ workers are other processes, which time_machine cannot reach).
 
 from __future__ import annotations
 
-import asyncio
-import email
-import json
-import os
 import re
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from email import policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
-from django.db import connection
 
 from refdesk.audit.models import AuditEvent
 from refdesk.intake.models import Referral
@@ -45,8 +35,8 @@ from refdesk.testing import (
 )
 from refdesk.workflow.sending import message_id_header
 from refdesk.workflow.sweep import sweep_due
+from refdesk.workflow.tests.processes import ROOT, child_env, on_shared_database, run_in_child
 
-ROOT = Path(__file__).resolve().parents[3]
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 ACK_TEMPLATE = "education-referral-received"
 DAYTIME_ZONES = (
@@ -69,59 +59,6 @@ def daytime_zone() -> str:
         return abs(local.hour + local.minute / 60 - 13)
 
     return min(DAYTIME_ZONES, key=distance)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it accepts (raw count: copies included).
-
-    ``pause_at`` holds message counts: when the server has taken in that many messages it sets
-    ``paused`` and keeps the sender waiting for its reply until ``resume`` is set — a worker
-    killed then has put the message on the wire but never heard that it arrived.
-    """
-
-    def __init__(self, pause_at=()):
-        self.received: list[email.message.EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self.pause_at = set(pause_at)
-        self.paused = threading.Event()
-        self.resume = threading.Event()
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
-        with self._lock:
-            self.received.append(parsed)
-            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-            count = len(self.received)
-        if count in self.pause_at:
-            # Cleared before ``paused`` is set: a handler cancelled when its sender was killed
-            # never runs past its wait, so nothing may be left to do after it.
-            self.resume.clear()
-            self.paused.set()
-            await asyncio.to_thread(self.resume.wait, 120)
-        return "250 Message accepted for delivery"
-
-    def message_ids(self) -> list[str]:
-        with self._lock:
-            return [str(message["Message-ID"]) for message in self.received]
-
-
-@pytest.fixture
-def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield inbox, controller.port
-    finally:
-        inbox.resume.set()
-        controller.stop()
 
 
 # --- one message, in process, over SMTP -----------------------------------------------------
@@ -189,47 +126,10 @@ KILLS_AT = (8, 40, 85)  # the server's raw message counts at which the worker is
 LEASE_SECONDS = 2
 
 
-@pytest.fixture
-def shared_database(request, tmp_path, django_db_setup, django_db_blocker) -> str:
-    """A DATABASE_URL that other processes can open, holding the demo programs.
-
-    PostgreSQL: this test's database, as a transactional test (what the processes commit is
-    emptied after it, like any transactional test's). SQLite: the tests' database is in this
-    process's memory, and a transactional test cannot empty it (audit events refuse DELETE), so
-    the processes get a file copy of it and this process never writes to either.
-    """
-    if connection.vendor == "postgresql":
-        # Asked for here, not by name: the root conftest's re-apply of the demo programs after
-        # a transactional test's flush needs telling.
-        request.node.refdesk_transactional = True
-        request.getfixturevalue("transactional_db")
-        db = connection.settings_dict
-        auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-        return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    path = tmp_path / "shared.sqlite3"
-    with django_db_blocker.unblock():
-        connection.ensure_connection()
-        target = sqlite3.connect(path)
-        try:
-            connection.connection.backup(target)
-        finally:
-            target.close()
-    return f"sqlite:///{path}"
-
-
 def _run_here(env: dict, call: str) -> dict:
     """Run ``call`` (an expression using this module) in a child process on the shared
     database; returns what it printed as JSON."""
-    code = (
-        "import json, django; django.setup(); "
-        "from refdesk.workflow.tests import test_delivery_real as t; "
-        f"print(json.dumps({call}))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in_child(env, "refdesk.workflow.tests.test_delivery_real", call)
 
 
 def prepare_referrals(count: int, zone: str) -> dict:
@@ -301,24 +201,20 @@ def _stop(worker: subprocess.Popen) -> None:
         worker.wait(30)
 
 
+@on_shared_database
 def test_workers_killed_mid_send_lose_nothing_and_resend_only_what_was_on_the_wire(
     smtp_server, shared_database, tmp_path
 ):
     inbox, port = smtp_server
     inbox.pause_at = set(KILLS_AT)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")},
-        "DJANGO_SETTINGS_MODULE": "refdesk.settings.base",  # the test settings have no task queue
-        "REFDESK_ENV": "test",  # with the test settings' keys, already in this environment
-        "REFDESK_DATA_DIR": str(tmp_path),
-        "DATABASE_URL": shared_database,
-        "EMAIL_BACKEND": SMTP_BACKEND,
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(port),
-        "REFDESK_SMS_BACKEND": "refdesk.outreach.sms.LocmemSMSBackend",
-        "REFDESK_FOLLOWUP_LEASE_SECONDS": str(LEASE_SECONDS),
-        "LOG_LEVEL": "ERROR",
-    }
+    env = child_env(
+        shared_database,
+        tmp_path,
+        EMAIL_BACKEND=SMTP_BACKEND,
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(port),
+        REFDESK_FOLLOWUP_LEASE_SECONDS=str(LEASE_SECONDS),
+    )
     prepared = _run_here(env, f"t.prepare_referrals({REFERRALS}, {daytime_zone()!r})")
     assert prepared == {"referrals": REFERRALS, "messages": REFERRALS}  # the acknowledgements
     expected = 2 * REFERRALS  # and the first message to each lead, once its attempt fires
