@@ -228,6 +228,14 @@ def _check_scheduling(c) -> None:
         c.issues.append(Issue((*loc, "reminders_hours_before"), "duplicate reminder time"))
     no_show = scheduling.no_show
     _template(c, (*loc, "no_show", "reschedule_template"), no_show.reschedule_template, "lead")
+    if no_show.offer_reschedule and not no_show.reschedule_template:
+        c.issues.append(
+            Issue(
+                (*loc, "no_show", "reschedule_template"),
+                "offer_reschedule needs the template of the offer",
+            )
+        )
+    _templates_cover_bookers(c, scheduling)
     c.condition((*loc, "no_show", "manual_check_when"), no_show.manual_check_when)
     if no_show.manual_check_when is not None and not no_show.manual_check:
         c.issues.append(
@@ -235,3 +243,35 @@ def _check_scheduling(c) -> None:
                 (*loc, "no_show", "manual_check_when"), "manual_check_when needs manual_check: true"
             )
         )
+
+
+def _templates_cover_bookers(c, scheduling) -> None:
+    """Every message an appointment sends must be approved for every request type that may
+    book one: otherwise the send check refuses it for some leads (a no-show left without
+    its offer, a booking without its confirmation)."""
+    every = set(c.d.request_types)
+    booking = set()
+    for kind in scheduling.appointment_types.values():
+        booking |= set(kind.request_types) if kind.request_types else every
+    uses = {
+        "confirmation_template": scheduling.confirmation_template,
+        "change_template": scheduling.change_template,
+        "cancellation_template": scheduling.cancellation_template,
+        "reminder_template": scheduling.reminder_template,
+    }
+    if scheduling.no_show.offer_reschedule:
+        uses["no_show.reschedule_template"] = scheduling.no_show.reschedule_template
+    for key, template_id in uses.items():
+        template = c.d.templates.get(template_id) if template_id else None
+        if template is None or not template.request_types:
+            continue
+        left_out = sorted(booking - set(template.request_types))
+        if left_out:
+            c.issues.append(
+                Issue(
+                    ("scheduling", *key.split(".")),
+                    f"template '{template_id}' is not approved for request type(s) "
+                    f"{', '.join(left_out)}, which may book an appointment (limit the "
+                    "appointment types' request_types, or use a template for all)",
+                )
+            )

@@ -248,7 +248,9 @@ class AppointmentType(Model):
 class NoShow(Model):
     """What happens when the lead misses an appointment."""
 
-    offer_reschedule: Bool = Field(True, description="Send the lead a reschedule offer.")
+    offer_reschedule: Bool = Field(
+        False, description="Send the lead a reschedule offer (needs reschedule_template)."
+    )
     reschedule_template: TemplateId | None = Field(None, description="The offer's template.")
     manual_check: Bool = Field(False, description="Create a manual check task for staff.")
     manual_check_when: Condition | None = Field(

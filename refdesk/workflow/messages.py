@@ -137,8 +137,11 @@ def message_check(
     audience: str,
     now: datetime | None = None,
     definition: ProgramDefinition | None = None,
+    zone: ZoneInfo | None = None,
 ) -> SendCheck:
-    """May this message go out now? The one check before every send (see the module doc)."""
+    """May this message go out now? The one check before every send (see the module doc).
+    ``zone``: where the lead is, when the message knows better than the referral (the zone
+    the lead chose when booking the appointment it is about)."""
     now = now or timezone.now()
     definition = definition or version_definition(referral.program_version)
     template = content_in_force(
@@ -170,7 +173,7 @@ def message_check(
             if rules.content_categories is not None and category not in rules.content_categories:
                 return SendCheck(False, "content_category_not_allowed", template=template)
         quiet = definition.followup.quiet_hours
-        ends = quiet_until(now, lead_zone(referral, definition), quiet.start, quiet.end)
+        ends = quiet_until(now, zone or lead_zone(referral, definition), quiet.start, quiet.end)
         if ends is not None:
             return SendCheck(False, "quiet_hours", retry_at=ends, template=template)
     if not recipient_for(referral, audience, channel):

@@ -24,7 +24,6 @@ class NotificationKind(models.TextChoices):
     MANUAL_CHECK = "manual_check", "Manual check needed"  # a high-value lead needs a person
     CONTENT_EXPIRING = "content_expiring", "Approval ending"  # a template or material
     CALLBACK_REQUESTED = "callback_requested", "Call back requested"  # by the lead, via a link
-    NO_SHOW = "no_show", "Missed appointment"  # the lead did not come; a reschedule offer went
 
 
 class Notification(models.Model):

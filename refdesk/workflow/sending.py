@@ -27,6 +27,7 @@ from refdesk.programs.selectors import version_definition
 from refdesk.workflow.appointment_messages import (
     appointment_current,
     appointment_invite,
+    appointment_zone,
     invite_attachment,
 )
 from refdesk.workflow.claims import claim_due
@@ -125,6 +126,7 @@ def _prepare(message: Message, now: datetime) -> str | None:
         audience=message.audience,
         now=now,
         definition=definition,
+        zone=appointment_zone(message.appointment, definition) if message.appointment else None,
     )
     if check.allowed and not appointment_current(message, now):
         check = SendCheck(False, "appointment_changed", template=check.template)

@@ -140,3 +140,30 @@ def test_it_refuses_a_manual_check_condition_without_manual_checks():
 def test_it_refuses_values_out_of_range(old, new, path, fragment):
     message, _ = the_error(changed(old, new), path)
     assert fragment in message
+
+
+def test_an_offer_after_a_no_show_needs_its_template():
+    text = changed(
+        "  no_show:\n    reschedule_template: reply\n", "  no_show:\n    offer_reschedule: true\n"
+    )
+    message, _ = the_error(text, "scheduling.no_show.reschedule_template")
+    assert message == "offer_reschedule needs the template of the offer"
+
+
+def test_appointment_messages_must_be_approved_for_every_request_type_that_may_book():
+    # "visit" is open to every request type; a confirmation approved for questions only would
+    # be refused by the send check for an education lead's booking.
+    lead_template = "    audience: lead\n    channels:"
+    assert lead_template in SCHEDULING_PROGRAM
+    text = SCHEDULING_PROGRAM.replace(
+        lead_template, "    audience: lead\n    request_types: [question]\n    channels:", 1
+    )
+    message, _ = the_error(text, "scheduling.confirmation_template")
+    assert message.startswith(
+        "template 'reply' is not approved for request type(s) education, which may book"
+    )
+    # Limiting the visit to questions too makes it whole again.
+    whole = text.replace(
+        "      mode: in_person\n", "      mode: in_person\n      request_types: [question]\n"
+    )
+    load_program_text(whole, filename="programs/scheduling.yaml")  # valid

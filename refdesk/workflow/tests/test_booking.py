@@ -210,3 +210,25 @@ def test_appointment_messages_do_not_count_as_contact_attempts(referral):
     assert Message.objects.get(purpose=MessagePurpose.CONFIRMATION).status == MessageStatus.SENT
     referral.refresh_from_db()
     assert referral.lead_attempts == 0
+
+
+def test_quiet_hours_follow_the_zone_the_lead_booked_in(referral):
+    """The lead lives in Denver on file but booked from London: the 1 h reminder (14:00 in
+    London, 07:00 in Denver) goes, because London is where they said they are."""
+    with time_machine.travel(MONDAY, tick=False):
+        appointment = appointment_book(
+            referral=referral,
+            type_key="support-call",
+            starts_at=TUESDAY_10,
+            actor=LEAD,
+            lead_timezone="Europe/London",
+        )
+    reminder = Message.objects.get(
+        appointment=appointment,
+        purpose=MessagePurpose.REMINDER,
+        next_action_at=TUESDAY_10 - timedelta(hours=1),
+    )
+    with time_machine.travel(reminder.next_action_at, tick=False):
+        messages_deliver_due()
+    reminder.refresh_from_db()
+    assert reminder.status == MessageStatus.SENT

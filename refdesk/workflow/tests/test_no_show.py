@@ -15,15 +15,12 @@ import pytest
 import time_machine
 
 from refdesk.audit.models import AuditEvent
-from refdesk.governance.services import program_apply
 from refdesk.intake.choices import Stage
 from refdesk.outreach.choices import MessagePurpose, MessageStatus
 from refdesk.outreach.models import Message
-from refdesk.programs.loader import load_program_text
 from refdesk.programs.selectors import version_definition
 from refdesk.scheduling.choices import AppointmentStatus
 from refdesk.testing import (
-    PROGRAMS_DIR,
     agent,
     approve_all_content,
     education,
@@ -101,32 +98,10 @@ def high_value_meeting(n: int):
     )
 
 
-def offer_approved_for_every_request_type() -> None:
-    """provider-education as shipped, but with its no-show offer approved for every request
-    type (shipped, it is for meeting requests only, and a lead who is not a target specialty
-    cannot get past a meeting request's validation: so no shipped lead is offered another time
-    without a manual check — see the xfail below)."""
-    text = (PROGRAMS_DIR / "provider-education.yaml").read_text(encoding="utf-8")
-    shipped = (
-        "  msl-meeting-offer:\n    name: MSL meeting offer\n    version: 1\n    audience: lead\n"
-        "    request_types: [meeting_request]\n"
-    )
-    assert shipped in text
-    for_all = shipped.replace("version: 1", "version: 2").replace(
-        "    request_types: [meeting_request]\n", ""
-    )
-    program_apply(
-        programs=[load_program_text(text.replace(shipped, for_all), filename="variant.yaml")],
-        actor="system:test",
-        note="the no-show offer for every request type",
-    )
-
-
 # --- the policy ------------------------------------------------------------------------------
 
 
 def test_an_ordinary_leads_no_show_gets_the_reschedule_offer_and_no_manual_check(mailoutbox):
-    offer_approved_for_every_request_type()
     mira = specialist()
     appointment = book(
         "provider-education",
@@ -207,11 +182,6 @@ def test_patient_support_asks_a_person_to_follow_up_every_no_show(mailoutbox):
     assert offer(referral).status == MessageStatus.SENT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider-education lets any request type book its meetings, but its no-show offer "
-    "(msl-meeting-offer) is approved for meeting requests only: the send check refuses it",
-)
 def test_every_lead_who_can_book_can_be_offered_another_time_after_a_no_show(mailoutbox):
     mira = specialist()
     appointment = book(
