@@ -33,6 +33,7 @@ from refdesk.programs.models import Program
 from refdesk.programs.selectors import version_definition
 from refdesk.referrers.models import Referrer, Source
 from refdesk.referrers.services import partner_key_create, referrer_create
+from refdesk.workflow.reviews import review_approve
 from refdesk.workflow.submission import referral_submit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -495,3 +496,17 @@ def support_by_email(n: int = 0, *, timezone: str = "America/Denver", **kwargs) 
         {"email": f"patient{n}@example.net", "preferred_contact": "email", "timezone": timezone}
     )
     return submission
+
+
+def cleared_meeting_request(n: int = 0) -> Referral:
+    """A provider-education meeting request from an oncologist with a valid NPI (high value),
+    its extra validation approved: queued for the MSL team, and it may book either type."""
+    referral = submit(
+        "provider-education",
+        education(n, request_type="meeting_request", specialty="oncology", npi=valid_npi(n)),
+    )
+    checker = reviewer("rhea.reviewer")
+    for review in referral.reviews.filter(state="pending"):
+        review_approve(review=review, reviewer=checker, note="valid")
+    referral.refresh_from_db()
+    return referral

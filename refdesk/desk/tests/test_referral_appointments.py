@@ -21,9 +21,9 @@ from refdesk.testing import (
     agent,
     approve_all_content,
     auditor,
+    cleared_meeting_request,
     coordinator,
     detail_url,
-    education,
     login,
     owner,
     rep,
@@ -212,7 +212,7 @@ def test_the_booking_form_of_several_types_lists_one_types_times_and_links_the_o
     approve_all_content()
     mira = specialist()
     with time_machine.travel(MONDAY - timedelta(hours=1), tick=False):
-        referral = submit("provider-education", education(1))
+        referral = cleared_meeting_request(1)
     traveller = at(MONDAY, client, mira)
     try:
         booking = form(client.get(detail_url(referral)).content.decode(), "schedule")

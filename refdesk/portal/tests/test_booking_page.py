@@ -19,7 +19,7 @@ from refdesk.scheduling.models import Appointment
 from refdesk.testing import (
     agent,
     approve_all_content,
-    education,
+    cleared_meeting_request,
     specialist,
     submit,
     support_by_email,
@@ -154,7 +154,7 @@ def test_several_appointment_types_are_chosen_first():
     specialist()
     approve_all_content()
     with time_machine.travel(MONDAY - timedelta(hours=1), tick=False):
-        clinician = submit("provider-education", education(4))
+        clinician = cleared_meeting_request(4)
     client = Client()
     with time_machine.travel(MONDAY, tick=False):
         url = f"/book/{booking_token(clinician)}"
