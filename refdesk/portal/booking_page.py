@@ -15,6 +15,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from refdesk.core.errors import ApplicationError
+from refdesk.core.timezones import timezone_choices
 from refdesk.intake.choices import Stage
 from refdesk.outreach.choices import MessagePurpose, MessageStatus
 from refdesk.outreach.models import Message
@@ -123,11 +124,8 @@ def render_page(
     context |= {
         "zone": view.zone,
         "zone_words": booking_times.zone_words(view.zone),
-        "zones": booking_times.zone_list(),
-        "common_zones": [
-            (name, booking_times.zone_words(ZoneInfo(name))) for name in booking_times.COMMON_ZONES
-        ],
-        "common_names": frozenset(booking_times.COMMON_ZONES),
+        # The same grouped list as the intake form's (core.timezones): common zones first.
+        "zone_choices": timezone_choices(),
         "view": view,
     }
     if referral.stage == Stage.CLOSED:

@@ -15,21 +15,6 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from refdesk.scheduling.availability import Slot
 
-# Zones shown first in the zone list: the program's leads are in the US (regions: [US]).
-COMMON_ZONES = (
-    "America/New_York",
-    "America/Chicago",
-    "America/Denver",
-    "America/Phoenix",
-    "America/Los_Angeles",
-    "America/Anchorage",
-    "Pacific/Honolulu",
-    "America/Puerto_Rico",
-    "UTC",
-)
-# Aliases and POSIX-style names the list leaves out (still accepted when typed into the URL).
-_HIDDEN_PREFIXES = ("Etc/", "SystemV/", "posix", "right/", "US/", "Canada/", "Mexico/", "Brazil/")
-
 
 @lru_cache(maxsize=1)
 def known_zones() -> frozenset[str]:
@@ -41,15 +26,6 @@ def zone_named(name: str) -> ZoneInfo | None:
     if name not in known_zones():
         return None
     return ZoneInfo(name)
-
-
-@lru_cache(maxsize=1)
-def zone_list() -> tuple[tuple[str, str], ...]:
-    """(name, label) of the regional zones, by name, for the "another zone" list."""
-    names = sorted(
-        name for name in known_zones() if "/" in name and not name.startswith(_HIDDEN_PREFIXES)
-    )
-    return tuple((name, zone_words(ZoneInfo(name))) for name in names)
 
 
 def zone_words(zone: ZoneInfo) -> str:

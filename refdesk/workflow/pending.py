@@ -17,15 +17,7 @@ from refdesk.scheduling.models import Appointment
 def followup_stop(*, referral_id: int, reason: str, now: datetime) -> tuple[int, int]:
     """Cancel pending timers, booked appointments (reason ``referral_closed``) and refuse
     unsent lead messages; (timers, messages) changed."""
-    timers = Timer.objects.filter(
-        referral_id=referral_id, state__in=(TimerState.PENDING, TimerState.RUNNING)
-    ).update(
-        state=TimerState.CANCELLED,
-        result=reason,
-        next_action_at=None,
-        lease_until=None,
-        done_at=now,
-    )
+    timers = _cancel(Timer.objects.filter(referral_id=referral_id), reason=reason, now=now)
     messages = Message.objects.filter(
         referral_id=referral_id,
         audience=Audience.LEAD,
@@ -51,11 +43,15 @@ def followup_stop(*, referral_id: int, reason: str, now: datetime) -> tuple[int,
 def attempts_stop(*, referral_id: int, reason: str, now: datetime) -> int:
     """The lead is engaged (an appointment is booked): the retry cadence and its closing as
     unreachable are cancelled; SLA timers keep running. Returns how many timers."""
-    return Timer.objects.filter(
-        referral_id=referral_id,
-        kind__in=(TimerKind.ATTEMPT, TimerKind.CLOSE_UNREACHABLE),
-        state__in=(TimerState.PENDING, TimerState.RUNNING),
-    ).update(
+    timers = Timer.objects.filter(
+        referral_id=referral_id, kind__in=(TimerKind.ATTEMPT, TimerKind.CLOSE_UNREACHABLE)
+    )
+    return _cancel(timers, reason=reason, now=now)
+
+
+def _cancel(timers, *, reason: str, now: datetime) -> int:
+    """Cancel those of ``timers`` not yet done (pending, or running under a lease)."""
+    return timers.filter(state__in=(TimerState.PENDING, TimerState.RUNNING)).update(
         state=TimerState.CANCELLED,
         result=reason,
         next_action_at=None,
