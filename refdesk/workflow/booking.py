@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from refdesk.accounts.models import Team, User
@@ -196,6 +196,26 @@ def _refuse(
     )
 
 
+# The advisory-lock space of "booking a member's time" (pg_advisory_xact_lock(space, member)).
+BOOKING_LOCKS = 0x5C4ED
+
+
+def hold_member_locks(member_ids: list[int]) -> None:
+    """On PostgreSQL, hold each member's booking lock until the transaction ends (taken in id
+    order, so two bookings never wait for each other in a circle). Two bookings of one member
+    then check and insert one after the other: without it, concurrent inserts of overlapping
+    ranges can deadlock inside the exclusion constraint (each new row waits for the other's
+    transaction; bench/booking.py found it with four processes), where one of them should
+    simply have been told the time was taken. The constraint stays the guarantee; the lock
+    makes the loser's answer "that time was just taken". SQLite needs none: its writer is
+    serialised already."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for member_id in sorted(set(member_ids)):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [BOOKING_LOCKS, member_id])
+
+
 def _lock(referral: Referral) -> Referral:
     return (
         Referral.objects.select_for_update(of=("self",))
@@ -231,6 +251,7 @@ def appointment_book(
             )
         length = timedelta(minutes=kind.duration_minutes)
         members = _candidates(referral, team, member)
+        hold_member_locks([m.pk for m in members])
         appointment = None
         for slot in _free_at(
             definition=definition,
@@ -413,6 +434,7 @@ def appointment_reschedule(
         members = [member] if member is not None else [appointment.member]
         if member is not None:
             _candidates(referral, team, member)  # a member of the team, available
+        hold_member_locks([members[0].pk, appointment.member_id])
         free = _free_at(
             definition=definition,
             team=team,

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from refdesk.audit.models import AuditEvent
 from refdesk.core.errors import ApplicationError
@@ -41,7 +41,7 @@ from refdesk.testing import (
     submit,
     support_by_email,
 )
-from refdesk.workflow.booking import LEAD, appointment_book
+from refdesk.workflow.booking import LEAD, appointment_book, hold_member_locks, next_free_slots
 from refdesk.workflow.tests.processes import child_env, on_shared_database, run_in_child
 
 RACERS = 20
@@ -176,6 +176,77 @@ class TestTwentyThreadsOnPostgreSQL:
         )
 
         check_one_referral(outcomes, facts([referral_id]), "PostgreSQL, 20 threads")
+
+    def test_many_members_earliest_times_no_deadlock_and_no_overlap(self):
+        """Twenty leads each after the earliest free time of a four-member team, retrying as
+        the page does when told it was taken. Concurrent inserts of overlapping ranges can
+        deadlock inside the exclusion constraint; the booking's per-member lock makes them
+        queue instead: everyone is booked, nobody gets a database error, nothing overlaps."""
+        referral_ids = prepare(RACERS)
+        for n in range(3):
+            agent(f"agent{n}")
+        Referral.objects.filter(pk__in=referral_ids).update(assigned_to=None)
+
+        def earliest(pk: int) -> str:
+            referral = Referral.objects.get(pk=pk)
+            for _ in range(30):
+                slots = next_free_slots(
+                    referral=referral, type_key="support-call", lead=True, limit=1
+                )
+                outcome = book(pk, slots[0].starts_at)
+                if outcome != "slot_taken":
+                    return outcome
+            return "gave_up"
+
+        outcomes = race_in_threads([lambda pk=pk: earliest(pk) for pk in referral_ids])
+
+        print(f"\nrace (PostgreSQL, 20 threads, 4 members, earliest times): {dict(outcomes)}")
+        assert outcomes == {"booked": RACERS}, outcomes
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM scheduling_appointment a JOIN scheduling_appointment b "
+                "ON a.member_id = b.member_id AND a.id < b.id AND a.status = 'booked' "
+                "AND b.status = 'booked' AND a.starts_at < b.blocked_until "
+                "AND b.starts_at < a.blocked_until"
+            )
+            assert cursor.fetchone()[0] == 0
+
+    def test_a_booking_waits_for_another_booking_of_the_same_member_to_end(self):
+        """Bookings of one member queue on its lock (``booking.hold_member_locks``) instead of
+        inserting side by side: concurrent overlapping inserts can deadlock inside the
+        exclusion constraint (bench/booking.py met it with four processes)."""
+        (referral_id,) = prepare(1)
+        member = bookable_members(Referral.objects.get(pk=referral_id).queue.team)[0]
+        held, release, done = threading.Event(), threading.Event(), threading.Event()
+
+        def holder():
+            try:
+                with transaction.atomic():
+                    hold_member_locks([member.pk])
+                    held.set()
+                    release.wait(30)
+            finally:
+                connection.close()
+
+        def booker():
+            try:
+                with time_machine.travel(MONDAY, tick=False):
+                    assert book(referral_id, SLOT) == "booked"
+                done.set()
+            finally:
+                connection.close()
+
+        first = threading.Thread(target=holder)
+        first.start()
+        assert held.wait(30)
+        second = threading.Thread(target=booker)
+        second.start()
+        waited = not done.wait(1.0)  # still waiting for the member while the other holds it
+        release.set()
+        first.join(30)
+        second.join(30)
+        assert waited, "the booking did not wait for the member's lock"
+        assert done.is_set()
 
 
 # --- both backends: twenty processes ---------------------------------------------------------
