@@ -65,6 +65,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import email
+import email.policy
 import hashlib
 import hmac
 import json
@@ -120,6 +122,9 @@ AXE_RUN = """async tags => {
 OVERFLOW = "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
 
 # Read in the run's environment: the declared policy and the demo's teams, nothing from desk.
+# The demo scheduling story's lead (refdesk/demo/scheduling.py): the walkthrough reads their mail.
+STORY_LEAD_EMAIL = "robin.ashford@example.org"
+
 FACTS_CODE = r"""
 import json
 from refdesk.access import policy
@@ -865,6 +870,7 @@ class Walkthrough:
         self.logins = {login.username: login for login in logins}
         self.links = links
         self.story = ""  # the demo scheduling story's reference
+        self.mail_dir: Path | None = None  # where the development mail backend writes
         self.results = {
             login.username: RoleResult(login.username, facts["users"][login.username]["role"])
             for login in logins
@@ -1780,23 +1786,56 @@ class Walkthrough:
         html = agent.goto(href)
         for words in ("Appointments", "No-show", "Checks waiting", "manual check opened"):
             self.run.check(words in html, f"agent: {self.story} shows no '{words}'")
-        html = agent.goto("/desk/outbox/")
-        offers = re.findall(rf"{re.escape(self.base)}(/book/[A-Za-z0-9_:.-]+)", html)
-        visitor = self.referrer
-        for path in dict.fromkeys(link.rstrip(".") for link in offers):
-            page = visitor.goto(path)
-            if "Book a time" not in page or "Free times" not in page:
-                continue
-            visitor.page.locator("input[type=radio][name=start]").first.check()
-            visitor.page.get_by_role("button", name="Book this time").click()
-            visitor.page.wait_for_load_state()
-            page = visitor.snapshot()
-            self.run.check(
-                "Your appointment is booked" in page and "America/" in page,
-                "the lead's booking through the link shows no confirmation with its zone",
-            )
+        # The story's lead opens the link in the reschedule offer in their mailbox (the
+        # development mail files) and books a new time.
+        link = self.mailed_link(STORY_LEAD_EMAIL, "/book/")
+        self.run.check(link is not None, "the story's lead has no booking link in their mail")
+        if link is None:
             return
-        self.run.notice("no /book/ link in the outbox offered free times to book")
+        visitor = self.referrer
+        page = visitor.goto(link)
+        heading = re.search(r"<h1>(.*?)</h1>", page, re.S)
+        self.run.check(
+            "Book a time" in page and "Free times" in page,
+            "the reschedule offer's link does not offer free times (it shows "
+            f"{heading.group(1).strip() if heading else 'no heading'!r})",
+        )
+        if "Free times" not in page:
+            return
+        visitor.page.locator("input[type=radio][name=start]").first.check()
+        visitor.page.get_by_role("button", name="Book this time").click()
+        visitor.page.wait_for_load_state()
+        page = visitor.snapshot()
+        if not self.run.check(
+            "Your appointment is booked" in page and "America/" in page,
+            "the lead's booking through the link shows no confirmation with its zone",
+        ):
+            return
+        # ... and cancels it through the same page (the agent's My work goes on with it).
+        visitor.page.locator("input[type=radio][name=reason]").first.check()
+        visitor.page.get_by_role("button", name="Cancel the appointment").click()
+        visitor.page.wait_for_load_state()
+        page = visitor.snapshot()
+        self.run.check(
+            "Your appointment is cancelled" in page and "Free times" in page,
+            "the lead's cancellation through the link is not confirmed with fresh times",
+        )
+
+    def mailed_link(self, address: str, kind: str) -> str | None:
+        """The last link of ``kind`` (a path prefix) in mail sent to ``address``, as the lead
+        would click it in their mailbox (the development mail backend writes files)."""
+        found = None
+        for path in sorted(self.mail_dir.glob("*.log")) if self.mail_dir else []:
+            for chunk in path.read_bytes().split(b"-" * 79):
+                message = email.message_from_bytes(chunk.strip(), policy=email.policy.default)
+                if address not in str(message.get("To", "")):
+                    continue
+                body = message.get_body(preferencelist=("plain",))
+                text = body.get_content() if body is not None else ""
+                links = re.findall(rf"{re.escape(self.base)}({kind}[A-Za-z0-9_:.-]+)", text)
+                if links:
+                    found = links[-1].rstrip(".")
+        return found
 
     def auditor_reads_the_work(self) -> None:
         """After the work: the auditor sees every step but no lead identity and no notes."""
@@ -2165,6 +2204,7 @@ def main(argv: list[str] | None = None) -> int:
         server = start_server(env, port, tmp / "server.log")
         walk = Walkthrough(run, facts, logins, links, base)
         walk.story = story.group(1) if story else ""
+        walk.mail_dir = Path(env["REFDESK_DATA_DIR"]) / "mail"
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=args.chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
@@ -2188,11 +2228,11 @@ def main(argv: list[str] | None = None) -> int:
                 walk.work_product()
                 walk.work_support_without_js()
                 walk.reroute_without_js()
+                walk.scheduling_pages()  # before My work: the agent's next step closes it
                 walk.work_from_my_work()
                 walk.keyboard_on_a_queue()
                 walk.auditor_reads_the_work()
                 walk.outreach_pages()
-                walk.scheduling_pages()
                 walk.check_referral_pages(stage_label="after", refusals=False)
                 walk.check_leaks()
                 run.step("7. phone width (390x844): public pages, sign-in, the desk")

@@ -5,7 +5,9 @@ the message's public id.
 
 The pages show no patient data at all (no name, no reference, no condition): a link may be
 forwarded or opened on a shared screen. Tokens are capabilities: the responses are never cached
-and never leak the link to the sites they link to (Referrer-Policy: no-referrer).
+and never leak the link to the sites they link to (Referrer-Policy: same-origin — not
+no-referrer, under which browsers post forms with "Origin: null" and the CSRF check refuses the
+lead's booking).
 
 The unsubscribe page takes a POST without a CSRF token, on purpose: mail clients' one-click
 unsubscribe (RFC 8058, ``List-Unsubscribe-Post``) posts to the link directly, and the unguessable
@@ -29,8 +31,9 @@ UNSUBSCRIBE_LIMIT = (20, 60)
 
 
 def private(response):
-    """A capability URL's response: never cached, never sent on as a referrer."""
-    response["Referrer-Policy"] = "no-referrer"
+    """A capability URL's response: never cached, never sent on as a referrer to another site
+    (same-origin: a form on the page still posts with its real Origin, which CSRF checks)."""
+    response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "private, no-store"
     return response
 

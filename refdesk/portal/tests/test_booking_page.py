@@ -107,6 +107,9 @@ def test_it_shows_free_times_in_the_leads_zone_with_the_team_time_beside(
     assert 'value="2026-12-07T09:00:00-07:00"' in page
     assert "Times are shown in America/Denver" in page
     assert response["Cache-Control"] == "private, no-store"
+    # The link never goes on to another site, yet the page's form posts with its real Origin:
+    # under no-referrer browsers send "Origin: null" and the CSRF check refuses the booking.
+    assert response["Referrer-Policy"] == "same-origin"
     assert "Alex" not in page and "Moreno" not in page and referral.reference not in page
 
 

@@ -115,7 +115,7 @@ def test_the_materials_page_shows_no_patient_data_and_is_never_cached(client, em
     page = response.content.decode()
     assert "Alex" not in page and "Moreno" not in page and lead_email(40) not in page
     assert emailed.referral.reference not in page
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"  # never sent on to another site
     assert "no-store" in response["Cache-Control"]
 
 
