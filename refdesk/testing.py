@@ -9,6 +9,7 @@ window would be closed as a duplicate instead of routed.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -510,3 +511,10 @@ def cleared_meeting_request(n: int = 0) -> Referral:
         review_approve(review=review, reviewer=checker, note="valid")
     referral.refresh_from_db()
     return referral
+
+
+def without_ids(text: str) -> str:
+    """``text`` with every id and signed token (a run of 24 or more URL-safe characters: UUIDs,
+    link tokens) replaced, so a check that short patient values ("555", "1970") are absent is
+    not fooled by the random hex that happens to hold them."""
+    return re.sub(r"[A-Za-z0-9_:.-]{24,}", "ID", text)
