@@ -1,0 +1,2 @@
+"""Reports: metrics, the monthly review pack, exports (issue 13, in progress: small-number
+suppression so far)."""
