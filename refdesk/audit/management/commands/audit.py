@@ -1,11 +1,12 @@
-"""``refdesk audit verify [--anchor FILE ...]|anchor [--output FILE]|tail``."""
+"""``refdesk audit verify [--anchor FILE ...]|anchor [--output FILE]|tail|export|check-export``."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, date, datetime, time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from refdesk.audit.extract import ExtractFilter, audit_extract, audit_extract_check
 from refdesk.audit.models import AuditEvent
 from refdesk.audit.services import (
     AuditAnchorInvalid,
@@ -14,6 +15,7 @@ from refdesk.audit.services import (
     audit_anchor_load,
     audit_verify,
 )
+from refdesk.core.cli_support import cli_actor
 from refdesk.core.errors import ApplicationError
 
 
@@ -38,12 +40,33 @@ class Command(BaseCommand):
         anchor.add_argument("--output", "-o", metavar="FILE", help="write it to FILE instead")
         tail = sub.add_parser("tail", help="show the newest events")
         tail.add_argument("-n", type=int, default=20)
+        export = sub.add_parser(
+            "export", help="write the matching events as CSV and its signature (FILE.sig)"
+        )
+        export.add_argument("--out", "-o", required=True, metavar="FILE")
+        export.add_argument("--since", metavar="YYYY-MM-DD", help="from this day (UTC)")
+        export.add_argument("--until", metavar="YYYY-MM-DD", help="before this day (UTC)")
+        export.add_argument(
+            "--action",
+            dest="event_action",  # not "action": that names the subcommand
+            default="",
+            help='an action, or a prefix ending in "."',
+        )
+        export.add_argument("--actor", default="", help="an actor label, e.g. user:auditor")
+        export.add_argument("--subject", default="", help="a subject id, e.g. a referral's id")
+        export.add_argument("--as", dest="actor_name", help="who exports (default: OS user)")
+        check = sub.add_parser("check-export", help="check an export against FILE.sig")
+        check.add_argument("file", metavar="FILE")
 
     def handle(self, *args, action, **options):
         if action == "verify":
             self._verify(options["anchors"])
         elif action == "anchor":
             self._anchor(options["output"])
+        elif action == "export":
+            self._export(options)
+        elif action == "check-export":
+            self._check_export(options["file"])
         else:
             events = list(AuditEvent.objects.order_by("-seq")[: options["n"]])
             for event in reversed(events):
@@ -97,3 +120,52 @@ class Command(BaseCommand):
                 f"{output}: cannot write it ({error.strerror})", returncode=1
             ) from None
         self.stdout.write(f"audit anchor for event #{anchor.seq} written to {output}")
+
+    def _export(self, options):
+        filters = ExtractFilter(
+            since=_day(options["since"], "--since"),
+            until=_day(options["until"], "--until"),
+            action=options["event_action"],
+            actor=options["actor"],
+            subject_id=options["subject"],
+        )
+        out = options["out"]
+        try:
+            with open(out, "wb") as file:
+                extract = audit_extract(
+                    filters=filters, out=file, actor=cli_actor(options["actor_name"])
+                )
+            with open(f"{out}.sig", "w", encoding="utf-8") as file:
+                file.write(extract.signature + "\n")
+        except OSError as error:
+            raise CommandError(f"{out}: cannot write it ({error.strerror})", returncode=1) from None
+        self.stdout.write(
+            f"{extract.events} event(s) written to {out}, signature in {out}.sig "
+            f"(sha256 {extract.sha256}); the export is recorded in the trail"
+        )
+
+    def _check_export(self, path):
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+            with open(f"{path}.sig", encoding="utf-8") as file:
+                signature = file.read()
+        except OSError as error:
+            raise CommandError(
+                f"{error.filename}: cannot read it ({error.strerror})", returncode=2
+            ) from None
+        if not audit_extract_check(data, signature):
+            raise CommandError(
+                f"{path}: the signature does not match: changed, or not from this installation",
+                returncode=1,
+            )
+        self.stdout.write(f"{path}: signature valid, unchanged since it was exported")
+
+
+def _day(value: str | None, flag: str):
+    if not value:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), time(0), tzinfo=UTC)
+    except ValueError:
+        raise CommandError(f"{flag}: give a date as YYYY-MM-DD, not {value!r}") from None
