@@ -163,35 +163,23 @@ def _free_at(
     members: list[User],
     exclude: Appointment | None = None,
 ) -> list[Slot]:
-    """The members free at exactly ``starts_at`` (availability and booked time, now)."""
-    slots = selectors.free_slots(
-        definition=definition,
-        team=team,
-        type_key=type_key,
-        start=starts_at,
-        end=starts_at + length,
-        members=members,
-        exclude=exclude,
-    )
-    return [slot for slot in slots if slot.starts_at == starts_at]
-
-
-def _refuse(
-    *, definition, team, type_key, starts_at, length, members, exclude=None
-) -> ApplicationError:
-    """Why nobody is free: taken (free but for bookings) or outside availability."""
-    hours_only = selectors.free_slots(
-        definition=definition,
-        team=team,
-        type_key=type_key,
-        start=starts_at,
-        end=starts_at + length,
-        members=members,
-        ignore_bookings=True,
-    )
-    if any(slot.starts_at == starts_at for slot in hours_only):
-        return SlotTaken()
-    return SlotUnavailable(
+    """The members free at exactly ``starts_at`` (availability and booked time, now), or
+    why nobody is: ``SlotTaken`` when the time is in someone's hours but booked, else
+    ``SlotUnavailable`` (outside availability)."""
+    at = {
+        "definition": definition,
+        "team": team,
+        "type_key": type_key,
+        "start": starts_at,
+        "end": starts_at + length,
+        "members": members,
+    }
+    free = [s for s in selectors.free_slots(**at, exclude=exclude) if s.starts_at == starts_at]
+    if free:
+        return free
+    if any(s.starts_at == starts_at for s in selectors.free_slots(**at, ignore_bookings=True)):
+        raise SlotTaken()
+    raise SlotUnavailable(
         "That time is outside the team's available hours. Please choose a time from the list."
     )
 
@@ -277,14 +265,7 @@ def appointment_book(
             if appointment is not None:
                 break
         if appointment is None:
-            raise _refuse(
-                definition=definition,
-                team=team,
-                type_key=type_key,
-                starts_at=starts_at,
-                length=length,
-                members=members,
-            )
+            raise SlotTaken()  # free when checked, refused by the database: taken meanwhile
         values = {}
         if referral.assigned_to_id is None:
             values["assigned_to"] = appointment.member
@@ -435,7 +416,7 @@ def appointment_reschedule(
         if member is not None:
             _candidates(referral, team, member)  # a member of the team, available
         hold_member_locks([members[0].pk, appointment.member_id])
-        free = _free_at(
+        _free_at(  # refuses when the member is not free then
             definition=definition,
             team=team,
             type_key=appointment.type_key,
@@ -444,16 +425,6 @@ def appointment_reschedule(
             members=members,
             exclude=appointment,
         )
-        if not free:
-            raise _refuse(
-                definition=definition,
-                team=team,
-                type_key=appointment.type_key,
-                starts_at=starts_at,
-                length=length,
-                members=members,
-                exclude=appointment,
-            )
         old = Appointment(
             starts_at=appointment.starts_at,
             member=appointment.member,
