@@ -98,6 +98,9 @@ class Referral(BaseModel):
     # The first response to the lead (the SLA's end): the first message sent to them or the
     # first logged attempt to reach them. Set once, by the workflow.
     first_responded_at = models.DateTimeField(null=True, blank=True)
+    # How long that took in the program's business time, from receipt, less the time the clock
+    # stood still (needs_info): fixed when the response is recorded, so reports aggregate it.
+    first_response_seconds = models.PositiveIntegerField(null=True, blank=True)
     # Attempts to reach the lead so far (messages sent, contact attempts logged) and when a
     # person last reached them: the retry cadence stops once they are reached.
     lead_attempts = models.PositiveSmallIntegerField(default=0)

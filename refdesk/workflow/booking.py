@@ -60,6 +60,7 @@ from refdesk.workflow.appointment_messages import (
 )
 from refdesk.workflow.notifications import notify_assigned
 from refdesk.workflow.pending import attempts_stop
+from refdesk.workflow.sla import first_response
 from refdesk.workflow.transitions import action_guard, referral_transition
 
 LEAD = "lead:booking-link"  # the actor when the lead acts through the link
@@ -269,9 +270,9 @@ def appointment_book(
         values = {}
         if referral.assigned_to_id is None:
             values["assigned_to"] = appointment.member
-        if not lead and referral.first_responded_at is None:
+        if not lead:
             # A person arranged it with the lead: that is the first response the SLA promises.
-            values["first_responded_at"] = now
+            values.update(first_response(referral, now))
         referral_transition(
             referral,
             action="schedule",

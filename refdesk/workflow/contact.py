@@ -25,7 +25,7 @@ from refdesk.programs.selectors import version_definition
 from refdesk.routing.choices import ReviewState
 from refdesk.routing.models import Review
 from refdesk.workflow.effects import ask_referrer_on_commit
-from refdesk.workflow.sla import sla_pause
+from refdesk.workflow.sla import first_response, sla_pause
 from refdesk.workflow.transitions import action_guard, referral_transition
 
 CHANNELS = ("phone", "email", "sms")
@@ -139,7 +139,7 @@ def contact_attempt_log(
         # reached (or who declined in person) stops the automatic attempts.
         now = timezone.now()
         Referral.objects.filter(pk=referral.pk, first_responded_at__isnull=True).update(
-            first_responded_at=now
+            **first_response(referral, now)
         )
         reached = {"lead_reached_at": now} if outcome in ("reached", "declined") else {}
         Referral.objects.filter(pk=referral.pk).update(

@@ -39,6 +39,7 @@ from refdesk.workflow.messages import (
     message_render,
     recipient_for,
 )
+from refdesk.workflow.sla import first_response
 
 logger = logging.getLogger(__name__)
 
@@ -270,7 +271,7 @@ def _record_sent(message: Message, provider_id: str, *, resend: bool, now: datet
             Referral.objects.filter(pk=referral.pk).update(lead_attempts=F("lead_attempts") + 1)
             if message.purpose == MessagePurpose.MANUAL:
                 Referral.objects.filter(pk=referral.pk, first_responded_at__isnull=True).update(
-                    first_responded_at=now
+                    **first_response(referral, now)
                 )
         template = message.template
         audit_record(

@@ -15,6 +15,7 @@ from typing import Any
 from refdesk.intake.models import Referral
 from refdesk.programs import engine
 from refdesk.programs.schema import ProgramDefinition
+from refdesk.programs.selectors import version_definition
 
 
 def sla_pause(now: datetime) -> dict[str, Any]:
@@ -26,7 +27,7 @@ def sla_resume(referral: Referral, definition: ProgramDefinition, now: datetime)
     """Values that restart a stopped clock, counting the business time it stood still."""
     if referral.sla_paused_at is None:
         return {}
-    stood = engine.sla_pause_length(definition, referral.sla_paused_at, now)
+    stood = engine.business_time_elapsed(definition, referral.sla_paused_at, now)
     return {
         "sla_paused_at": None,
         "sla_paused_seconds": referral.sla_paused_seconds + int(stood.total_seconds()),
@@ -36,3 +37,19 @@ def sla_resume(referral: Referral, definition: ProgramDefinition, now: datetime)
 def sla_paused(referral: Referral) -> timedelta:
     """Business time the clock has stood still in finished pauses."""
     return timedelta(seconds=referral.sla_paused_seconds or 0)
+
+
+def first_response(referral: Referral, now: datetime) -> dict[str, Any]:
+    """Values that stop the clock for good: the first response to the lead, and the business
+    time it took from receipt less the time the clock stood still — the figure reports take
+    medians of (``refdesk.reports``), fixed now so no report recomputes a calendar per row.
+    Empty when the referral already had its first response."""
+    if referral.first_responded_at is not None:
+        return {}
+    definition = version_definition(referral.program_version)
+    taken = engine.business_time_elapsed(definition, referral.received_at, now)
+    taken -= sla_paused(referral)
+    return {
+        "first_responded_at": now,
+        "first_response_seconds": max(0, int(taken.total_seconds())),
+    }

@@ -11,9 +11,9 @@ from refdesk.programs.engine.business_time import (  # noqa: F401
     business_time_between,
 )
 from refdesk.programs.engine.completeness import (  # noqa: F401
+    business_time_elapsed,
     failed_check_items,
     missing_items,
-    sla_pause_length,
 )
 from refdesk.programs.engine.decide import decide  # noqa: F401
 from refdesk.programs.engine.types import (  # noqa: F401

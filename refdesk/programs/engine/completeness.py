@@ -90,9 +90,10 @@ def _condition_items(condition) -> Iterable[str]:
             yield FACT_ITEMS[key]
 
 
-def sla_pause_length(
+def business_time_elapsed(
     definition: ProgramDefinition, start: dt.datetime, end: dt.datetime
 ) -> dt.timedelta:
-    """How much business time (the program's calendar) passed while a first-response clock
-    stood still from ``start`` to ``end``: what ``decide(sla_paused=...)`` adds to the SLA."""
+    """How much business time (the program's calendar) passed from ``start`` to ``end``: how
+    long a first-response clock stood still (what ``decide(sla_paused=...)`` adds to the SLA),
+    and how long the first response took (what reports measure)."""
     return bt.business_time_between(start, end, calendar=compiled(definition).calendar)
