@@ -67,6 +67,9 @@ class Referral(BaseModel):
     name_index = models.CharField(max_length=64, blank=True)  # name and birth year
 
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.RECEIVED)
+    # When it entered that stage (empty: still in the stage it was received in): how long work
+    # has stood where it is, for the reports' "where referrals stall".
+    stage_changed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
     outcome_reason = models.CharField(max_length=100, blank=True)
     prescreen_outcome = models.CharField(

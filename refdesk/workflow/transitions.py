@@ -378,9 +378,9 @@ def referral_transition(
     spec = action_guard(referral, action, to=to)
     old_stage = referral.stage
     values = dict(values or {})
+    now = now or timezone.now()
     if to is not None and to != old_stage:
         values["stage"] = to
-    now = now or timezone.now()
     recorded = {}
     for field, new in values.items():
         old = _current(referral, field)
@@ -389,8 +389,12 @@ def referral_transition(
     # SQL built once per shape (refdesk.core.sql): the ORM's update() compiles every call,
     # 135 µs more on SQLite and 203 µs on PostgreSQL (bench/sql_paths.py), and every intake
     # runs one or two of these.
+    # When the stage changes, so does how long it has stood: reports show where work stalls.
+    moved = {"stage_changed_at": now} if "stage" in values else {}
     changed = sql.update(
-        referral, {**values, "updated_at": now}, where={"stage": old_stage, **(where or {})}
+        referral,
+        {**values, **moved, "updated_at": now},
+        where={"stage": old_stage, **(where or {})},
     )
     if changed != 1:
         raise _lost_race(referral, spec)
@@ -402,7 +406,7 @@ def referral_transition(
         reason=reason,
         sensitive_fields=sensitive_fields,
     )
-    for field, value in values.items():
+    for field, value in {**values, **moved}.items():
         setattr(referral, field, value)
     referral.updated_at = now
     if to == Stage.CLOSED and old_stage != Stage.CLOSED:

@@ -1,0 +1,124 @@
+"""Intake quality: how complete referrals arrive, by source, and what referrers leave out.
+
+Definitions, over referrals received in the period:
+
+- **complete**: nothing the program requires was missing at submission (no ``MissingItem``);
+  **incomplete**: something was (the referral waited in ``needs_info``);
+- **fields most often missing**: ``MissingItem`` rows by field name (never a value);
+- **time to supply**: from the item's recording to the referrer supplying it (``resolved_at``),
+  wall-clock; median and 90th percentile (nearest rank, whole minutes); still missing counted;
+- **duplicates**: referrals recognised as the same lead as a recent one (``duplicate_of`` set).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count, Exists, F, OuterRef, Q
+
+from refdesk.intake.models import MissingItem
+from refdesk.reports.aggregates import Seconds, group_rows, merge_histograms, percentile, rate
+from refdesk.reports.document import Column, Table
+from refdesk.reports.formatting import duration_words
+from refdesk.reports.scope import DIMENSION_LABELS, Scope
+
+
+def quality_table(scope: Scope, by: str | None = "source") -> Table:
+    missing = MissingItem.objects.filter(referral=OuterRef("pk"))
+    rows = group_rows(
+        scope.referrals(),
+        by,
+        {
+            "received": Count("pk"),
+            "incomplete": Count("pk", filter=Q(Exists(missing))),
+            "still_missing": Count("pk", filter=Q(Exists(missing.filter(resolved_at=None)))),
+            "duplicates": Count("pk", filter=Q(duplicate_of__isnull=False)),
+        },
+    )
+    label = DIMENSION_LABELS.get(by or "", "")
+    out = []
+    for row in rows:
+        complete = row["received"] - row["incomplete"]
+        out.append(
+            {
+                "group": row["group"] if by else "All referrals",
+                "complete": complete,
+                "incomplete": row["incomplete"],
+                "received": row["received"],
+                "complete_rate": rate(complete, row["received"]),
+                "still_missing": row["still_missing"],
+                "duplicates": row["duplicates"],
+            }
+        )
+    return Table(
+        key="intake_quality" + (f"_by_{by}" if by else ""),
+        title="Intake quality" + (f" by {label.lower()}" if by else ""),
+        columns=[
+            Column("group", label or "Referrals", "text"),
+            Column("complete", "Complete"),
+            Column("incomplete", "Incomplete"),
+            Column("received", "Received"),
+            Column("complete_rate", "Complete on arrival", "percent", base="received"),
+            Column("still_missing", "Still waiting on the referrer"),
+            Column("duplicates", "Duplicates"),
+        ],
+        rows=out,
+        total_column="received",
+        note="Referrals received in the period; incomplete ones lacked a required item.",
+    )
+
+
+def missing_fields_table(scope: Scope, *, limit: int = 15) -> Table:
+    """The fields referrers left out, most often first, with how long supplying them took."""
+    items = MissingItem.objects.filter(referral__in=scope.referrals())
+    counted = list(
+        items.order_by()
+        .values("field")
+        .annotate(missing=Count("pk"), supplied=Count("pk", filter=Q(resolved_at__isnull=False)))
+        .order_by("-missing", "field")[:limit]
+    )
+    by_field = _field_waits(items)
+    rows = [
+        {
+            "field": row["field"],
+            "missing": row["missing"],
+            "supplied": row["supplied"],
+            "supplied_rate": rate(row["supplied"], row["missing"]),
+            "median": percentile(by_field.get(row["field"], []), 0.5),
+            "p90": percentile(by_field.get(row["field"], []), 0.9),
+        }
+        for row in counted
+    ]
+    overall = merge_histograms(*by_field.values())
+    return Table(
+        key="missing_fields",
+        title="Fields most often missing",
+        columns=[
+            Column("field", "Field", "text"),
+            Column("missing", "Missing"),
+            Column("supplied", "Supplied later"),
+            Column("supplied_rate", "Supplied", "percent", base="missing"),
+            Column("median", "Median time to supply", "duration", base="supplied"),
+            Column("p90", "90th percentile", "duration", base="supplied"),
+        ],
+        rows=rows,
+        people=True,
+        note=(
+            "Items (field names, never values) missing from referrals received in the period. "
+            f"Median time to supply over all fields: {duration_words(percentile(overall, 0.5))}."
+        ),
+    )
+
+
+def _field_waits(items) -> dict[str, list[tuple[int, int]]]:
+    rows = (
+        items.filter(resolved_at__isnull=False)
+        .order_by()
+        .annotate(_s=Seconds(F("resolved_at"), F("recorded_at")))
+        .annotate(_m=F("_s") / 60)
+        .values("field", "_m")
+        .annotate(_n=Count("pk"))
+        .values_list("field", "_m", "_n")
+    )
+    result: dict[str, list[tuple[int, int]]] = {}
+    for field_name, minute, count in rows:
+        result.setdefault(field_name, []).append((int(minute), int(count)))
+    return result
