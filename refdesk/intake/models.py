@@ -175,6 +175,13 @@ class Referral(BaseModel):
             ),
             # Reports and lists by program over time.
             models.Index(fields=["program", "received_at"], name="referral_program_time"),
+            # Reports' live SLA clocks: open referrals still waiting for a first response, by
+            # due time (refdesk.reports.rollups reads only these; everything else is rolled up).
+            models.Index(
+                fields=["first_response_due_at"],
+                name="referral_awaiting_response",
+                condition=Q(first_responded_at__isnull=True, closed_at__isnull=True),
+            ),
         ]
 
     def __str__(self):

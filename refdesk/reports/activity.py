@@ -30,11 +30,8 @@ from refdesk.scheduling.choices import AppointmentStatus
 from refdesk.scheduling.models import Appointment
 
 
-def appointments_table(scope: Scope, by: str | None = "source") -> Table:
-    appointments = scope.related(Appointment.objects.all(), "starts_at")
-    label = DIMENSION_LABELS.get(by or "", "")
-    column = f"referral__{DIMENSIONS[by]}" if by else None
-    measures = {
+def appointment_measures() -> dict:
+    return {
         "booked": Count("pk"),
         "attended": Count("pk", filter=Q(status=AppointmentStatus.ATTENDED)),
         "no_show": Count("pk", filter=Q(status=AppointmentStatus.NO_SHOW)),
@@ -43,11 +40,26 @@ def appointments_table(scope: Scope, by: str | None = "source") -> Table:
         "rescheduled": Count("pk", filter=Q(reschedules__gt=0)),
         "moves": Sum("reschedules"),
     }
+
+
+def appointments(scope: Scope):
+    """Appointments starting in the period, of referrals matching the filters."""
+    return scope.related(Appointment.objects.all(), "starts_at")
+
+
+def no_show_rate(row: dict) -> float | None:
+    return rate(row["no_show"], row["attended"] + row["no_show"])
+
+
+def appointments_table(scope: Scope, by: str | None = "source") -> Table:
+    label = DIMENSION_LABELS.get(by or "", "")
+    column = f"referral__{DIMENSIONS[by]}" if by else None
+    measures = appointment_measures()
     if column:
-        raw = appointments.order_by().values(column).annotate(**measures).order_by(column)
+        raw = appointments(scope).order_by().values(column).annotate(**measures).order_by(column)
         rows = [{"group": r.pop(column) or "", **{k: v or 0 for k, v in r.items()}} for r in raw]
     else:
-        rows = group_rows(appointments, None, measures)
+        rows = group_rows(appointments(scope), None, measures)
     out = []
     for row in rows:
         kept = row["attended"] + row["no_show"]
@@ -56,7 +68,7 @@ def appointments_table(scope: Scope, by: str | None = "source") -> Table:
                 **row,
                 "group": row["group"] if by else "All appointments",
                 "kept_or_missed": kept,
-                "no_show_rate": rate(row["no_show"], kept),
+                "no_show_rate": no_show_rate(row),
             }
         )
     return Table(

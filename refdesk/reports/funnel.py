@@ -66,13 +66,18 @@ def step_measures() -> dict:
     }
 
 
-def funnel_rows(scope: Scope, by: str | None = None) -> list[dict]:
-    """Per group: the count at each step (``STEPS``) and each drop-off outcome, and open."""
+def funnel_measures() -> dict:
+    """The count at each step (``STEPS``), at each drop-off outcome, and still open."""
     measures = step_measures()
     for outcome in DROP_OFFS:
         measures[outcome.value] = Count("pk", filter=Q(outcome=outcome))
     measures["open"] = Count("pk", filter=Q(closed_at__isnull=True))
-    return group_rows(scope.referrals(), by, measures)
+    return measures
+
+
+def funnel_rows(scope: Scope, by: str | None = None) -> list[dict]:
+    """Per group of the cohort: ``funnel_measures``."""
+    return group_rows(scope.referrals(), by, funnel_measures())
 
 
 def funnel_table(scope: Scope, by: str | None = None, *, key: str = "funnel") -> Table:

@@ -6,9 +6,10 @@ Definitions, over referrals received in the period:
   receipt to the first response to the lead, less the time the clock stood still while the
   referrer owed information; median and 90th percentile (nearest rank, whole minutes).
 - **on time**: responded no later than ``first_response_due_at``; **late**: responded after it;
-  **overdue**: not yet responded and the due time has passed (as of the report); **running**:
-  not yet responded, not yet due. Referrals with no clock (closed at intake as duplicates,
-  waiting on the referrer, booked by the lead before anyone wrote) count in none of them.
+  **overdue**: never responded and the due time passed before it was closed, or, still open,
+  before the report was made; **running**: open, not yet responded, not yet due. Referrals
+  with no clock (closed at intake as duplicates, waiting on the referrer, booked by the lead
+  before anyone wrote) count in none of them.
 - **SLA attainment** = on time / (on time + late + overdue).
 - **breaches** = late + overdue; **escalations**: SLA escalations that fired (the leads were
   told), counted by their referral's queue.
@@ -26,7 +27,11 @@ from refdesk.reports.scope import DIMENSION_LABELS, DIMENSIONS, Scope
 
 
 def sla_measures(now) -> dict:
+    """The SLA verdicts, counted. ``on_time``, ``late`` and ``missed`` (closed with no response
+    after the due time had passed) never change once reached; ``overdue_open`` and ``running``
+    depend on ``now``."""
     responded = Q(first_responded_at__isnull=False, first_response_due_at__isnull=False)
+    waiting = Q(first_responded_at__isnull=True, first_response_due_at__isnull=False)
     return {
         "on_time": Count(
             "pk", filter=responded & Q(first_responded_at__lte=F("first_response_due_at"))
@@ -34,13 +39,33 @@ def sla_measures(now) -> dict:
         "late": Count(
             "pk", filter=responded & Q(first_responded_at__gt=F("first_response_due_at"))
         ),
-        "overdue": Count(
-            "pk", filter=Q(first_responded_at__isnull=True, first_response_due_at__lt=now)
+        "missed": Count(
+            "pk",
+            filter=waiting & Q(closed_at__isnull=False, first_response_due_at__lt=F("closed_at")),
         ),
-        "running": Count(
-            "pk", filter=Q(first_responded_at__isnull=True, first_response_due_at__gte=now)
-        ),
+        **open_sla_measures(now),
     }
+
+
+def open_sla_measures(now) -> dict:
+    waiting = Q(
+        first_responded_at__isnull=True,
+        first_response_due_at__isnull=False,
+        closed_at__isnull=True,
+    )
+    return {
+        "overdue_open": Count("pk", filter=waiting & Q(first_response_due_at__lt=now)),
+        "running": Count("pk", filter=waiting & Q(first_response_due_at__gte=now)),
+    }
+
+
+def sla_figures(row: dict) -> dict:
+    """Derived figures of a row of ``sla_measures`` counts (added in place, and returned)."""
+    row["overdue"] = row["missed"] + row["overdue_open"]
+    row["breaches"] = row["late"] + row["overdue"]
+    row["measured"] = row["on_time"] + row["late"] + row["overdue"]
+    row["attainment"] = rate(row["on_time"], row["measured"])
+    return row
 
 
 def response_rows(scope: Scope, by: str | None = "queue") -> list[dict]:
@@ -53,9 +78,7 @@ def response_rows(scope: Scope, by: str | None = "queue") -> list[dict]:
         row["responded"] = sum(n for _, n in times)
         row["median"] = percentile(times, 0.5)
         row["p90"] = percentile(times, 0.9)
-        row["breaches"] = row["late"] + row["overdue"]
-        row["measured"] = row["on_time"] + row["late"] + row["overdue"]
-        row["attainment"] = rate(row["on_time"], row["measured"])
+        sla_figures(row)
         row["escalations"] = escalated.get(row["group"], 0)
     return rows
 

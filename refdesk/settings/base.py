@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "refdesk.outreach",
     "refdesk.scheduling",
     "refdesk.workflow",
+    "refdesk.reports",
     "refdesk.api",
     "refdesk.demo",
     "refdesk.desk",

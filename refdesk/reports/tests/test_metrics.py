@@ -281,3 +281,18 @@ def test_a_bad_month_is_a_clear_error():
     for bad in ("2027-13", "27-01", "January", "", "2027-1"):
         with pytest.raises(ApplicationError, match="YYYY-MM"):
             parse_month(bad)
+
+
+@pytest.mark.parametrize(("closed_after_due", "overdue"), [(False, 0), (True, 1)])
+def test_closing_does_not_undo_a_breach_nor_make_one(january, closed_after_due, overdue):
+    r4 = Referral.objects.get(pk=january["r4"].pk)
+    offset = dt.timedelta(minutes=5 if closed_after_due else -5)
+    Referral.objects.filter(pk=r4.pk).update(
+        stage=Stage.CLOSED,
+        outcome=Outcome.WITHDRAWN,
+        outcome_reason="consent_withdrawn",
+        closed_at=r4.first_response_due_at + offset,
+    )
+    [row] = response.response_rows(scope(), None)
+    assert (row["overdue"], row["running"]) == (overdue, 0)
+    assert row["measured"] == 4 + overdue
