@@ -63,6 +63,13 @@ their owner team's; only the medical reviewer and the program owner approve or r
 (``outbox.view``) is for lead workers, program owners and administrators; it lists messages of
 the referrals they may see, their text only where they see the lead.
 
+Reports (``reports.view``) are aggregates — counts, rates, durations, never a lead's data —
+for the program owner, the compliance auditor, the administrator and the commercial rep (who
+sees counts of patient referrals, never one of them). Only the program owner and the
+administrator also see the references of the work behind a figure (``reports.drill_down``:
+the oldest open referrals); owner, auditor and administrator export the review pack, small
+numbers suppressed (``reports.export``).
+
 The schedule pages (``agenda.*``, ``team.supervise``, ``calendar.feed``) are for those who hold
 appointments (lead workers) and program owners. Anyone of them reads their own agenda, sets
 their own hours and time off, and has a private calendar feed; a team's agenda is for its
@@ -135,6 +142,10 @@ CONTENT_READ_ALL_ROLES = frozenset(
     {Role.PROGRAM_OWNER, Role.MEDICAL_REVIEWER, Role.COMPLIANCE_AUDITOR, Role.ADMINISTRATOR}
 )
 CONTENT_SIGN_OFF_ROLES = frozenset({Role.MEDICAL_REVIEWER, Role.PROGRAM_OWNER})
+# The reports pages (``reports.*``): see the rules below.
+REPORT_EXPORT_ROLES = frozenset({Role.PROGRAM_OWNER, Role.COMPLIANCE_AUDITOR, Role.ADMINISTRATOR})
+REPORT_ROLES = REPORT_EXPORT_ROLES | {Role.COMMERCIAL_REP}
+REPORT_DRILL_DOWN_ROLES = frozenset({Role.PROGRAM_OWNER, Role.ADMINISTRATOR})
 CONTENT_ACTIONS = ("approve", "retire")
 # The development outbox (messages as rendered; ``settings.REFDESK_OUTBOX``): those who follow
 # up leads and those who supervise or configure it. Message text only where the lead is shown.
@@ -310,6 +321,13 @@ POLICY.add_rule("agenda.view_team", schedules & member_of_team)
 POLICY.add_rule("agenda.view_member", schedules & supervises_member)
 POLICY.add_rule("team.supervise", schedules & supervises_team)
 POLICY.add_rule("calendar.feed", schedules)
+# Reports (no object): aggregates only — counts, rates, durations, never a lead — for those
+# who review programs; the commercial rep sees the same numbers, never a patient. The referrals
+# behind a figure (references of the oldest open work) for who supervises the work. Exporting
+# the pack (suppressed) for owners, auditors and administrators; every export is audited.
+POLICY.add_rule("reports.view", has_role(*REPORT_ROLES))
+POLICY.add_rule("reports.drill_down", has_role(*REPORT_DRILL_DOWN_ROLES))
+POLICY.add_rule("reports.export", has_role(*REPORT_EXPORT_ROLES))
 
 
 def has_perm(user, rule: str, obj: Any = None) -> bool:

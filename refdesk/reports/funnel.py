@@ -80,7 +80,10 @@ def funnel_rows(scope: Scope, by: str | None = None) -> list[dict]:
     return group_rows(scope.referrals(), by, funnel_measures())
 
 
-def funnel_table(scope: Scope, by: str | None = None, *, key: str = "funnel") -> Table:
+def funnel_table(
+    scope: Scope, by: str | None = None, *, key: str = "funnel", rows: list[dict] | None = None
+) -> Table:
+    """The funnel of ``funnel_rows`` (or of ``rows`` with the same keys: the rollups')."""
     label = DIMENSION_LABELS.get(by or "", "")
     columns = [Column("group", label or "Referrals", "text")]
     previous = None
@@ -96,28 +99,29 @@ def funnel_table(scope: Scope, by: str | None = None, *, key: str = "funnel") ->
                 )
             )
         previous = step
-    rows = []
-    for row in funnel_rows(scope, by):
+    out_rows = []
+    for row in funnel_rows(scope, by) if rows is None else rows:
         out = {"group": row["group"] if by else "All referrals"}
         for before, step in zip(STEPS, STEPS[1:], strict=False):
             out[f"{step}_rate"] = rate(row[step], row[before])
         out.update({step: row[step] for step in STEPS})
-        rows.append(out)
+        out_rows.append(out)
     return Table(
         key=key,
         title=f"Funnel by {label.lower()}" if by else "Funnel",
         columns=columns,
-        rows=rows,
+        rows=out_rows,
         total_column=None,
         note="Referrals received in the period, counted at every step they have reached so far.",
     )
 
 
-def drop_off_table(scope: Scope, by: str | None = None) -> Table:
+def drop_off_table(scope: Scope, by: str | None = None, *, rows: list[dict] | None = None) -> Table:
     """Closed short of qualified, by outcome, per group, with the open ones and a total."""
     label = DIMENSION_LABELS.get(by or "", "")
+    source_rows = funnel_rows(scope, by) if rows is None else rows
     rows = []
-    for row in funnel_rows(scope, by):
+    for row in source_rows:
         out = {"group": row["group"] if by else "All referrals"}
         out.update({outcome.value: row[outcome.value] for outcome in DROP_OFFS})
         out["qualified"] = row["qualified"]

@@ -29,10 +29,14 @@ def monthly_report(*, program: str, month: str, now: dt.datetime | None = None) 
     return build_report(scope, title=f"Monthly review: {scope.label}, {start:%B %Y}")
 
 
-def headline_table(scope: Scope) -> Table:
-    steps = funnel.funnel_rows(scope)[0]
-    sla = response.response_rows(scope, None)[0]
-    shows = activity.appointments_table(scope, None).rows[0]
+def headline_table(scope: Scope, total: dict | None = None) -> Table:
+    """The headline figures of the scope (or of ``total``: one rollup row with the same keys)."""
+    if total is None:
+        steps = funnel.funnel_rows(scope)[0]
+        sla = response.response_rows(scope, None)[0]
+        shows = activity.appointments_table(scope, None).rows[0]
+    else:
+        steps = sla = shows = total
     rows = [
         {"measure": "Referrals received", "value": steps["received"], "kind": "count"},
         {"measure": "Qualified so far", "value": steps["qualified"], "kind": "count"},

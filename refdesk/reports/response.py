@@ -97,10 +97,13 @@ def _escalations(scope: Scope, by: str | None) -> dict[str, int]:
     }
 
 
-def response_table(scope: Scope, by: str | None = "queue") -> Table:
+def response_table(
+    scope: Scope, by: str | None = "queue", *, rows: list[dict] | None = None
+) -> Table:
     label = DIMENSION_LABELS.get(by or "", "")
+    source_rows = response_rows(scope, by) if rows is None else rows
     rows = []
-    for row in response_rows(scope, by):
+    for row in source_rows:
         rows.append({**row, "group": row["group"] if by else "All referrals"})
     return Table(
         key="first_response" + (f"_by_{by}" if by else ""),

@@ -108,6 +108,8 @@ def rollup_month(program: Program, month: dt.date, *, now: dt.datetime) -> int:
         for row in minutes
     ]
     with transaction.atomic():
+        # Refreshes (several workers) take turns: one month is rewritten by one at a time.
+        RollupState.objects.select_for_update().get_or_create(pk=1)
         MonthRollup.objects.filter(program=program, month=month).delete()
         ResponseRollup.objects.filter(program=program, month=month).delete()
         MonthRollup.objects.bulk_create(

@@ -2,7 +2,7 @@
 
 Between tasks it fires due timers and delivers due messages (``workflow.sweep``), and every
 few minutes re-queues tasks whose worker died, records lapsed consents, warns of approvals
-about to end and prunes old task rows. Run any number of workers on PostgreSQL (claims use
+about to end, prunes old task rows and refreshes the reports' rollups. Run any number of workers on PostgreSQL (claims use
 ``SKIP LOCKED``); on SQLite one is enough (``refdesk serve`` embeds it).
 """
 
@@ -17,6 +17,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
+from refdesk.reports.rollups import rollup_refresh
 from refdesk.workflow.sweep import HOUSEKEEPING_EVERY, housekeeping, sweep_due
 
 
@@ -34,6 +35,7 @@ class SweepingWorker(Worker):
         try:
             if time.monotonic() - self._housekept > HOUSEKEEPING_EVERY.total_seconds():
                 housekeeping()
+                rollup_refresh()  # the reports' months changed since the last refresh
                 self._housekept = time.monotonic()
             return sweep_due(batch=self.batch_size).busy
         finally:
