@@ -149,6 +149,7 @@ def _draw_bars(ax, categories, series, unit: Column, *, stacked: bool) -> None:
         else:
             ax.bar_label(bars, labels=[_label(h, unit) for h in heights], padding=2, fontsize=8)
     ax.set_xticks(list(positions), categories)
+    ax.set_xlim(-0.5, len(categories) - 0.5)  # a slot for every category, hidden ones too
     if len(categories) > 4 or any(len(c) > 12 for c in categories):
         ax.tick_params(axis="x", labelrotation=30)
         for tick in ax.get_xticklabels():
@@ -197,6 +198,7 @@ def _draw_funnel(ax, categories, series, unit: Column) -> None:
             labels.append(text)
         ax.bar_label(bars, labels=labels, padding=3, fontsize=8)
     ax.set_yticks(positions, categories)
+    ax.set_ylim(-0.5, len(categories) - 0.5)
     ax.invert_yaxis()  # the first step on top
     ax.margins(x=0.35)
 
