@@ -279,5 +279,4 @@ def chart_svg(chart: Chart, table: Table, *, threshold: int | None = None) -> st
     with _LOCK, matplotlib.rc_context(RC):
         figure, note = _figure(chart, table, threshold)
         figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-        figure.clear()
     return _inline(buffer.getvalue(), chart, note)

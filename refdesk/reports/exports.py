@@ -88,6 +88,8 @@ def _render(report: Report, fmt: str) -> ExportFile:
 
 
 def _formats(formats: Iterable[str]) -> list[str]:
+    if isinstance(formats, str):  # "html,pdf" as typed on a command line
+        formats = formats.split(",")
     chosen: list[str] = []
     for fmt in formats:
         fmt = str(fmt).strip().lower()

@@ -29,7 +29,7 @@ class PdfUnavailable(ApplicationError):
 
 def _weasyprint():
     try:
-        import weasyprint  # noqa: PLC0415 (lazy: it loads Pango when imported)
+        import weasyprint  # lazy: importing it loads Pango
     except (ImportError, OSError) as error:
         raise PdfUnavailable(
             "The PDF cannot be made: WeasyPrint or the system libraries it needs are missing "

@@ -147,6 +147,11 @@ def test_an_unknown_or_missing_format_is_refused_plainly(tmp_path, formats, code
     assert os.listdir(tmp_path) == [] and exported_events() == []
 
 
+def test_formats_may_be_given_as_typed(tmp_path):
+    paths = report_export(sample_report(), out_dir=tmp_path, formats=" HTML,csv", actor=AUDITOR)
+    assert [p.name for p in paths] == [NAMES[0], NAMES[2]]
+
+
 def test_an_output_path_that_is_a_file_is_refused_plainly(tmp_path):
     target = tmp_path / "pack"
     target.write_text("")
