@@ -200,6 +200,9 @@ REFDESK_COMPLETION_LINK_DAYS = env.int("REFDESK_COMPLETION_LINK_DAYS", 14, minim
 # How long a worker's claim on a due message or timer lasts before another worker retakes it
 # (the first died mid-batch): longer than any one item takes (refdesk.workflow.messages).
 REFDESK_FOLLOWUP_LEASE_SECONDS = env.int("REFDESK_FOLLOWUP_LEASE_SECONDS", 300, minimum=1)
+# Aggregate exports (the monthly review pack) hide counts of people from 1 to this number less
+# one, and whatever would let a hidden one be recomputed (refdesk.reports.suppression).
+REFDESK_REPORT_SUPPRESSION_THRESHOLD = env.int("REFDESK_REPORT_SUPPRESSION", 5, minimum=1)
 # The development outbox (/desk/outbox/): outreach messages as rendered, for trying programs
 # out without a mail or SMS provider. Never in production.
 REFDESK_OUTBOX = env.bool("REFDESK_OUTBOX", default=not PRODUCTION)
@@ -368,5 +371,10 @@ LOGGING = {
         # Django logs a 4xx/5xx request with its full path; intake paths hold no patient data
         # by design, and request bodies are never logged.
         "django.request": {"level": "WARNING"},
+        # WeasyPrint (the review pack's PDF) logs each step at INFO and warns about every
+        # matplotlib style attribute of the inline SVG charts, which its SVG renderer draws
+        # anyway: hundreds of lines per PDF. Its errors still show.
+        "weasyprint": {"level": "ERROR"},
+        "fontTools": {"level": "WARNING"},
     },
 }

@@ -44,6 +44,8 @@ def _start(env: dict, tmp_path) -> subprocess.CompletedProcess:
         ("DEBUG", "maybe", "DEBUG must be true or false"),
         ("DATABASE_URL", "mysql://x/y", "DATABASE_URL must be a sqlite:// or postgres://"),
         ("REFDESK_ENV", "staging", "REFDESK_ENV must be one of"),
+        ("REFDESK_REPORT_SUPPRESSION", "0", "REFDESK_REPORT_SUPPRESSION must be at least 1"),
+        ("REFDESK_REPORT_SUPPRESSION", "five", "REFDESK_REPORT_SUPPRESSION must be a whole"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, variable, value, message):
