@@ -131,6 +131,8 @@ NON_PATIENT_FIELDS = SAFE_FIELDS | {
     "routed_at",
     "first_response_due_at",
     "first_responded_at",
+    "first_response_seconds",
+    "stage_changed_at",
     "sla_paused_at",
     "sla_paused_seconds",
     "closed_at",

@@ -75,6 +75,11 @@ class Agreement(Model):
         description="What the partner may say to people it refers (approved wording or scope)."
     )
     data_sharing: Text = Field(description="What data may flow back to the partner, if any.")
+    reports: Literal["received", "outcomes"] = Field(
+        "received",
+        description="What the partner's referrer report may show: counts of referrals received "
+        "only, or counts by outcome too (always counts, small numbers suppressed).",
+    )
     followup_owner: Literal["program", "partner"] = Field(
         description="Who owns follow-up and reporting for referred leads."
     )

@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from refdesk.intake.choices import Stage
 from refdesk.intake.models import Referral
 from refdesk.reports import funnel, response, rollups
 from refdesk.reports.document import Chart, Column, Report, Section, Table
+from refdesk.reports.lifecycle import STAGE_ORDER
 from refdesk.reports.monthly import headline_table, trend_table
 from refdesk.reports.routing import versions_table_and_marks
 from refdesk.reports.scope import Scope
@@ -173,9 +175,6 @@ class OpenWork:
 def oldest_open(scope: Scope, per_stage: int = 5) -> list[OpenWork]:
     """The oldest open referrals in each open stage (references only: for who supervises the
     work, ``reports.drill_down``), whatever the period."""
-    from refdesk.intake.choices import Stage
-    from refdesk.reports.lifecycle import STAGE_ORDER
-
     result = []
     for stage in STAGE_ORDER:
         if stage == Stage.RECEIVED:

@@ -109,6 +109,8 @@ class Report:
     marks: list[Mark] = field(default_factory=list)  # shown at the top (rule changes)
     # Set by the renderer that suppressed it: the threshold used, or None when not suppressed.
     suppression_threshold: int | None = None
+    # What its files are named after (then the period); empty: the program.
+    file_stem: str = ""
 
     @property
     def period_label(self) -> str:

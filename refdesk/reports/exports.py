@@ -55,7 +55,7 @@ class ExportFile:
 
 
 def pack_basename(report: Report) -> str:
-    program = report.program or "all-programs"
+    program = report.file_stem or report.program or "all-programs"
     if report.period_label == report.start.strftime("%B %Y"):
         return f"{program}-{report.start:%Y-%m}"
     return f"{program}-{report.start.isoformat()}_{report.end.isoformat()}"

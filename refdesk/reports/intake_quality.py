@@ -16,8 +16,8 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 
 from refdesk.intake.models import MissingItem
 from refdesk.reports.aggregates import Seconds, group_rows, merge_histograms, percentile, rate
+from refdesk.reports.cells import DASH, duration_text
 from refdesk.reports.document import Column, Table
-from refdesk.reports.formatting import duration_words
 from refdesk.reports.scope import DIMENSION_LABELS, Scope
 
 
@@ -87,7 +87,8 @@ def missing_fields_table(scope: Scope, *, limit: int = 15) -> Table:
         }
         for row in counted
     ]
-    overall = merge_histograms(*by_field.values())
+    overall = percentile(merge_histograms(*by_field.values()), 0.5)
+    overall_text = DASH if overall is None else duration_text(overall)
     return Table(
         key="missing_fields",
         title="Fields most often missing",
@@ -103,7 +104,7 @@ def missing_fields_table(scope: Scope, *, limit: int = 15) -> Table:
         people=True,
         note=(
             "Items (field names, never values) missing from referrals received in the period. "
-            f"Median time to supply over all fields: {duration_words(percentile(overall, 0.5))}."
+            f"Median time to supply over all fields: {overall_text}."
         ),
     )
 

@@ -443,6 +443,20 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
         lambda w: "/desk/calendar/revoke",
         expect("login", "away", auditor="404", admin="404", safety="404"),
     ),
+    # --- reports: aggregates for who reviews programs; the pack for owner, auditor, admin ----
+    (
+        "desk:reports",
+        "GET",
+        lambda w: "/desk/reports/",
+        expect("login", "404", rep="ok", owner="ok", auditor="ok", admin="ok"),
+    ),
+    # An empty form: refused as such by those who may export, not found for everyone else.
+    (
+        "desk:reports_pack",
+        "POST",
+        lambda w: "/desk/reports/pack",
+        expect("login", "404", owner="400", auditor="400", admin="400"),
+    ),
 ]
 
 

@@ -2,8 +2,9 @@
 
 Between tasks it fires due timers and delivers due messages (``workflow.sweep``), and every
 few minutes re-queues tasks whose worker died, records lapsed consents, warns of approvals
-about to end, prunes old task rows and refreshes the reports' rollups. Run any number of workers on PostgreSQL (claims use
-``SKIP LOCKED``); on SQLite one is enough (``refdesk serve`` embeds it).
+about to end, prunes old task rows and refreshes the reports' rollups. Run any number of
+workers on PostgreSQL (claims use ``SKIP LOCKED``); on SQLite one is enough (``refdesk serve``
+embeds it).
 """
 
 from __future__ import annotations
