@@ -79,10 +79,10 @@ def _step(name: str, database_url: str) -> dict:
         if name == "dashboard_raw":
             start += dt.timedelta(days=1)  # not a whole month: the rollups do not answer
         result = board.dashboard(Scope.build(program=None, start=start, end=end))
-        headline = {r["measure"]: r["value"] for r in result.report.table("headline").rows}
+        [headline] = result.report.table("headline").rows
         detail = (
-            f"rollups={result.from_rollups} received={headline['Referrals received']:,} "
-            f"median first response={headline['Median time to first response']}"
+            f"rollups={result.from_rollups} received={headline['received']:,} "
+            f"median first response={headline['median']} s"
         )
     seconds = time.perf_counter() - began
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

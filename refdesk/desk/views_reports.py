@@ -104,11 +104,17 @@ def reports_dashboard(request):
         threshold = settings.REFDESK_REPORT_SUPPRESSION_THRESHOLD
         report = suppressed_report(report, threshold)
     [section] = report.sections
+    shown = section_view(report, section)
+    headline = shown.tables[0]
+    tiles = [
+        (c.label, cell.text) for c, cell in zip(headline.columns, headline.rows[0], strict=True)
+    ]
     context.update(
         {
+            "tiles": tiles,
             "title": f"Reports: {scope.label}",
             "report": report,
-            "section": section_view(report, section),
+            "section": shown,
             "board": board,
             "threshold": threshold,
             "period": period,

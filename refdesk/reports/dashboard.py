@@ -95,6 +95,7 @@ def dashboard(scope: Scope) -> Dashboard:
                 {"month": r["group"], "received": r["received"], "qualified": r["qualified"]}
                 for r in by_month
             ],
+            total_column="received",
             note="Each month's referrals, qualified as they stand now.",
         )
         tables = [

@@ -26,7 +26,7 @@ def monthly_report(*, program: str, month: str, now: dt.datetime | None = None) 
     """The review pack of ``program`` (a slug) for ``month`` (YYYY-MM, the program's zone)."""
     start, end = parse_month(month)
     scope = Scope.build(program=program, start=start, end=end, now=now)
-    return build_report(scope, title=f"Monthly review: {scope.label}, {start:%B %Y}")
+    return build_report(scope, title=f"Monthly review, {start:%B %Y}")
 
 
 def headline_table(scope: Scope, total: dict | None = None) -> Table:
@@ -37,26 +37,33 @@ def headline_table(scope: Scope, total: dict | None = None) -> Table:
         shows = activity.appointments_table(scope, None).rows[0]
     else:
         steps = sla = shows = total
-    rows = [
-        {"measure": "Referrals received", "value": steps["received"], "kind": "count"},
-        {"measure": "Qualified so far", "value": steps["qualified"], "kind": "count"},
-        {
-            "measure": "Conversion to qualified",
-            "value": rate(steps["qualified"], steps["received"]),
-            "kind": "percent",
-        },
-        {"measure": "Median time to first response", "value": sla["median"], "kind": "duration"},
-        {"measure": "SLA attainment", "value": sla["attainment"], "kind": "percent"},
-        {"measure": "SLA breaches", "value": sla["breaches"], "kind": "count"},
-        {"measure": "No-show rate", "value": shows["no_show_rate"], "kind": "percent"},
-        {"measure": "Still open", "value": steps["open"], "kind": "count"},
-    ]
+    row = {
+        "received": steps["received"],
+        "qualified": steps["qualified"],
+        "conversion": rate(steps["qualified"], steps["received"]),
+        "median": sla["median"],
+        "responded": sla["responded"],
+        "attainment": sla["attainment"],
+        "measured": sla["measured"],
+        "breaches": sla["breaches"],
+        "no_show_rate": shows["no_show_rate"],
+        "kept_or_missed": shows["kept_or_missed"],
+        "open": steps["open"],
+    }
     return Table(
         key="headline",
         title="Headline figures",
-        columns=[Column("measure", "Measure", "text"), Column("value", "Value", "number")],
-        rows=rows,
-        people=False,
+        columns=[
+            Column("received", "Referrals received"),
+            Column("qualified", "Qualified so far"),
+            Column("conversion", "Conversion to qualified", "percent", base="received"),
+            Column("median", "Median time to first response", "duration", base="responded"),
+            Column("attainment", "SLA attainment", "percent", base="measured"),
+            Column("breaches", "SLA breaches"),
+            Column("no_show_rate", "No-show rate", "percent", base="kept_or_missed"),
+            Column("open", "Still open"),
+        ],
+        rows=[row],
         note="Referrals received in the period, as they stand when the report was made.",
     )
 
@@ -97,6 +104,8 @@ def trend_table(scope: Scope, months: int = 12) -> Table:
             Column("qualified", "Qualified so far"),
         ],
         rows=[counted[key] for key in sorted(counted)],
+        # Qualified is a part of received: the rest is a hidden cell of its own.
+        total_column="received",
         note="Each month's referrals, qualified as they stand now.",
     )
 

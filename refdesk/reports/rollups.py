@@ -256,6 +256,7 @@ def rolled_up(scope: Scope, by: str | None = None) -> list[dict]:
         out["responded"] = sum(n for _, n in times)
         out["median"] = percentile(times, 0.5)
         out["p90"] = percentile(times, 0.9)
+        out["kept_or_missed"] = out["appointments_attended"] + out["appointments_no_show"]
         out["no_show_rate"] = activity.no_show_rate(
             {"no_show": out["appointments_no_show"], "attended": out["appointments_attended"]}
         )

@@ -253,9 +253,11 @@ def test_the_monthly_report_holds_every_section(january):
     report = monthly_report(program="patient-support", month="2027-01", now=REPORTED_AT)
     assert report.period_label == "January 2027"
     assert report.timezone == "America/New_York"
-    headline = {row["measure"]: row["value"] for row in report.table("headline").rows}
-    assert headline["Referrals received"] == 5
-    assert headline["SLA attainment"] == pytest.approx(3 / 5)
+    [headline] = report.table("headline").rows
+    assert (headline["received"], headline["qualified"], headline["open"]) == (5, 2, 1)
+    assert headline["attainment"] == pytest.approx(3 / 5)
+    assert headline["median"] == 30 * 60
+    assert headline["no_show_rate"] == pytest.approx(1 / 2)
     assert [s.key for s in report.sections] == [
         "summary",
         "funnel",
