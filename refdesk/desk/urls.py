@@ -33,4 +33,5 @@ urlpatterns = [
     path("", include("refdesk.desk.urls_safety")),
     path("", include("refdesk.desk.urls_content")),
     path("", include("refdesk.desk.urls_schedule")),
+    path("", include("refdesk.desk.urls_audit")),
 ]
