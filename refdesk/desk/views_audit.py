@@ -130,19 +130,19 @@ def audit_referral(request, reference: str):
         filters=ExtractFilter(subject_type="referral", subject_id=str(referral.public_id)),
         referral=referral,
     )
-    try:
-        page = trail_page(query, request.GET)
-    except BadFilter as error:
-        raise Http404(str(error)) from None
     context = {
         "viewer_tz": user_timezone(user),
         "referral": referral,
         "viewers": referral_viewers(referral),
-        "page": page,
         "values": query.values,
         "query_string": "",
         "may_export": policy.has_perm(user, "audit.export"),
     }
+    try:
+        context["page"] = trail_page(query, request.GET)
+    except BadFilter as error:  # a page link edited by hand
+        context |= {"error": str(error), "error_href": "#events-title"}
+        return TemplateResponse(request, "desk/audit/referral.html", context, status=400)
     return TemplateResponse(request, "desk/audit/referral.html", context)
 
 

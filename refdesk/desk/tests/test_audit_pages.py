@@ -233,6 +233,12 @@ class TestHistory:
             url = reverse("desk:audit_referral", kwargs={"reference": reference})
             assert client.get(url).status_code == 404
 
+    def test_a_broken_page_link_is_a_400_saying_so(self, client, ines):
+        referral = submit("trial-prescreening", trial(6))
+        response = client.get(history_url(referral), {"after": "-1"})
+        assert response.status_code == 400
+        assert "That page link is broken" in text(response)
+
     def test_the_referral_page_links_to_it_for_the_trails_readers_only(self, client, ines):
         referral = submit("trial-prescreening", trial(3))
         assert history_url(referral) in text(client.get(detail_url(referral)))
