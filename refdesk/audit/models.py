@@ -44,6 +44,10 @@ class AuditEvent(models.Model):
             models.Index(fields=["subject_type", "subject_id", "seq"], name="audit_subject_seq"),
             # Reports by action over time: WHERE action=? AND occurred_at BETWEEN ...
             models.Index(fields=["action", "occurred_at"], name="audit_action_time"),
+            # The console's search, newest first and sought by seq: WHERE action=? AND seq < ?
+            # ORDER BY seq DESC, and the same for an actor ("what did this person do").
+            models.Index(fields=["action", "seq"], name="audit_action_seq"),
+            models.Index(fields=["actor", "seq"], name="audit_actor_seq"),
         ]
 
     def __str__(self):
