@@ -70,6 +70,11 @@ administrator also see the references of the work behind a figure (``reports.dri
 the oldest open referrals); owner, auditor and administrator export the review pack, small
 numbers suppressed (``reports.export``).
 
+The audit trail (``audit.read``: search it, a referral's full history with who viewed it;
+``audit.verify``: start a walk of the chain; ``audit.export``: a signed extract) is for the
+compliance auditor and the administrator, and nobody else. The trail holds codes, staff names
+and keyed fingerprints of patient values, never the values, so reading it masks nothing more.
+
 The schedule pages (``agenda.*``, ``team.supervise``, ``calendar.feed``) are for those who hold
 appointments (lead workers) and program owners. Anyone of them reads their own agenda, sets
 their own hours and time off, and has a private calendar feed; a team's agenda is for its
@@ -152,6 +157,9 @@ CONTENT_ACTIONS = ("approve", "retire")
 OUTBOX_ROLES = LEAD_WORKERS | {Role.PROGRAM_OWNER, Role.ADMINISTRATOR}
 # Agenda, availability and the private calendar feed: who holds appointments, who supervises.
 SCHEDULE_ROLES = LEAD_WORKERS | {Role.PROGRAM_OWNER}
+# The audit trail in the console: those who check (the auditor) and configure (administrator).
+AUDIT_ROLES = frozenset({Role.COMPLIANCE_AUDITOR, Role.ADMINISTRATOR})
+AUDIT_ACTIONS = ("read", "verify", "export")
 
 
 # --- facts about the user (cached on the user object for the request) -----------------------
@@ -328,6 +336,9 @@ POLICY.add_rule("calendar.feed", schedules)
 POLICY.add_rule("reports.view", has_role(*REPORT_ROLES))
 POLICY.add_rule("reports.drill_down", has_role(*REPORT_DRILL_DOWN_ROLES))
 POLICY.add_rule("reports.export", has_role(*REPORT_EXPORT_ROLES))
+# The audit trail (no object: the whole trail, which holds no patient value).
+for _action in AUDIT_ACTIONS:
+    POLICY.add_rule(f"audit.{_action}", has_role(*AUDIT_ROLES))
 
 
 def has_perm(user, rule: str, obj: Any = None) -> bool:

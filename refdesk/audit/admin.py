@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from refdesk.audit.models import AuditEvent
+from refdesk.audit.models import AuditEvent, AuditVerification
 from refdesk.core.admin_support import ReadOnlyAdmin
 
 
@@ -13,3 +13,12 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ["subject_id", "actor", "request_id"]
     ordering = ["-seq"]
     show_full_result_count = False  # counting a large trail for every page is wasted work
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(ReadOnlyAdmin):
+    """Verification runs started from the console; written only by their services and task."""
+
+    list_display = ["requested_at", "started_by", "state", "checked", "total", "finished_at"]
+    list_filter = ["state"]
+    ordering = ["-requested_at"]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from refdesk.audit.models import AuditEvent
 from refdesk.audit.services import Actor, audit_record
@@ -45,22 +46,27 @@ CHUNK = 2000
 @dataclass(frozen=True)
 class ExtractFilter:
     """Which events: a period (``since`` inclusive, ``until`` exclusive), an action or action
-    prefix ("consent." for every consent event), an actor label, a subject id."""
+    prefix ("consent." for every consent event), an actor label, a subject id and, to tell
+    subjects of different kinds apart, its type ("referral")."""
 
     since: datetime | None = None
     until: datetime | None = None
     action: str = ""
     actor: str = ""
     subject_id: str = ""
+    subject_type: str = ""
 
     def described(self) -> dict:
-        return {
+        described = {
             "since": self.since.astimezone(UTC).isoformat() if self.since else None,
             "until": self.until.astimezone(UTC).isoformat() if self.until else None,
             "action": self.action or None,
             "actor": self.actor or None,
             "subject_id": self.subject_id or None,
         }
+        if self.subject_type:
+            described["subject_type"] = self.subject_type
+        return described
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,9 @@ class Extract:
     signature: str  # "hmac-sha256:<hex>"
 
 
-def _events(filters: ExtractFilter) -> Iterator[AuditEvent]:
+def events_matching(filters: ExtractFilter) -> QuerySet[AuditEvent]:
+    """The events the filters select, unordered: what an extract writes and what the console's
+    search of the trail lists (the same definition, so "export these events" exports them)."""
     rows = AuditEvent.objects.all()
     if filters.since:
         rows = rows.filter(occurred_at__gte=filters.since)
@@ -86,6 +94,13 @@ def _events(filters: ExtractFilter) -> Iterator[AuditEvent]:
         rows = rows.filter(actor=filters.actor)
     if filters.subject_id:
         rows = rows.filter(subject_id=filters.subject_id)
+    if filters.subject_type:
+        rows = rows.filter(subject_type=filters.subject_type)
+    return rows
+
+
+def _events(filters: ExtractFilter) -> Iterator[AuditEvent]:
+    rows = events_matching(filters)
     last = 0
     while True:  # keyset pages in chain order: constant memory however long the trail
         page = list(rows.filter(seq__gt=last).order_by("seq")[:CHUNK])

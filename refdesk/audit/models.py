@@ -4,7 +4,11 @@ Only ``refdesk.audit.services.audit_record`` writes here. Database triggers (mig
 UPDATE and DELETE on the event table, and ``refdesk audit verify`` recomputes the chain.
 """
 
+import uuid
+
 from django.db import models
+
+from refdesk.audit.choices import ACTIVE_STATES, VerificationState
 
 GENESIS_HASH = "0" * 64
 
@@ -40,6 +44,10 @@ class AuditEvent(models.Model):
             models.Index(fields=["subject_type", "subject_id", "seq"], name="audit_subject_seq"),
             # Reports by action over time: WHERE action=? AND occurred_at BETWEEN ...
             models.Index(fields=["action", "occurred_at"], name="audit_action_time"),
+            # The console's search, newest first and sought by seq: WHERE action=? AND seq < ?
+            # ORDER BY seq DESC, and the same for an actor ("what did this person do").
+            models.Index(fields=["action", "seq"], name="audit_action_seq"),
+            models.Index(fields=["actor", "seq"], name="audit_actor_seq"),
         ]
 
     def __str__(self):
@@ -63,3 +71,64 @@ class AuditChainHead(models.Model):
 
     def __str__(self):
         return f"head #{self.seq}"
+
+
+class AuditVerification(models.Model):
+    """One check of the whole chain asked for from the console (``refdesk audit verify`` does
+    the same walk from the command line, without a row).
+
+    Created by ``audit_verification_start`` (audited as ``audit.verification_started``); the
+    background task walks the chain, writing its progress here (``checked`` of ``total``), and
+    records the result (``audit.verification_finished``). At most one run is queued or running
+    at a time: ``active`` is True only then, and unique among True values.
+    """
+
+    audit_subject_type = "audit_verification"  # how the trail names it (audit_record)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    state = models.CharField(
+        max_length=20, choices=VerificationState.choices, default=VerificationState.QUEUED
+    )
+    # True while queued or running, NULL afterwards (the constraint below sees one at most).
+    active = models.BooleanField(null=True, default=True)
+    started_by = models.CharField(max_length=200)  # an actor label, like AuditEvent.actor
+    requested_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)  # when a worker took it
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Written by the walk after every chunk: how far it is, and when it last moved.
+    checked = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    progressed_at = models.DateTimeField()
+    problem = models.TextField(blank=True)  # the first break, in the verifier's words
+    bad_seq = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["active"],
+                name="audit_verification_one_active",
+                violation_error_message="A verification of the audit chain is already running.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(active__isnull=True)
+                | models.Q(active=True, state__in=[s.value for s in ACTIVE_STATES]),
+                name="audit_verification_active_state",
+                violation_error_message="Only a queued or running verification is active.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"verification {self.public_id} {self.state}"
+
+    @property
+    def finished(self) -> bool:
+        return self.state not in ACTIVE_STATES
+
+    @property
+    def percent(self) -> int:
+        """How far the walk is, 0..100 (100 once finished intact)."""
+        if self.state == VerificationState.INTACT:
+            return 100
+        if not self.total:
+            return 0
+        return min(100, self.checked * 100 // self.total)

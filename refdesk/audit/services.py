@@ -14,7 +14,7 @@ import contextvars
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -275,27 +275,51 @@ class VerifyResult:
         return self.problem is None
 
 
-def audit_verify(*, chunk_size: int = 5000) -> VerifyResult:
+# Told how far a walk has gone: (events checked, events to check as far as the walk knows).
+type VerifyProgress = Callable[[int, int], None]
+
+
+def audit_verify(*, chunk_size: int = 5000, progress: VerifyProgress | None = None) -> VerifyResult:
     """Walk the chain in order and report the first event that breaks it, then check that the
     chain head is signed with the audit key and names the last event (a deleted tail).
 
     Safe while writers append: events committed during the walk are walked too before the head
     is compared, so only a real break fails.
+
+    ``progress`` (the console's verification run) is called after every ``chunk_size`` events
+    and once at the end, with the events checked and the total: the head's seq read before the
+    walk, raised to what was walked when writers appended meanwhile. At the end checked equals
+    the total when the chain is whole, and stops short of it at a break.
     """
     checked, prev_hash = 0, GENESIS_HASH
+    total = 0
+    if progress is not None:
+        head = _read_head()
+        total = head[0] if head else 0
+        progress(0, total)
+
+    def report() -> None:
+        if progress is not None:
+            progress(checked, max(total, checked))
+
     events = AuditEvent.objects.order_by("seq")
     while True:
         walked_before = checked
         for event in events.iterator(chunk_size=chunk_size):
             problem = _event_problem(event, checked + 1, prev_hash)
             if problem:
+                report()
                 return VerifyResult(checked, problem, event.seq)
             checked, prev_hash = checked + 1, event.hash
+            if progress is not None and checked % chunk_size == 0:
+                report()
         head = _read_head()
         # The walk reads one snapshot; a head read after it may name events committed since.
         if head is None or head[0] <= checked or checked == walked_before:
             break
+        total = max(total, head[0])
         events = AuditEvent.objects.filter(seq__gt=checked).order_by("seq")
+    report()
     problem = _head_problem(head, checked, prev_hash)
     return VerifyResult(checked, problem, checked + 1) if problem else VerifyResult(checked)
 

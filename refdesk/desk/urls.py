@@ -34,4 +34,5 @@ urlpatterns = [
     path("", include("refdesk.desk.urls_content")),
     path("", include("refdesk.desk.urls_schedule")),
     path("", include("refdesk.desk.urls_reports")),
+    path("", include("refdesk.desk.urls_audit")),
 ]

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
 
+from refdesk.audit.verification import audit_verification_start
 from refdesk.testing import adverse_event_referral, make_personas, submit, trial
 from refdesk.workflow.checks import manual_check_open
 from refdesk.workflow.models import ManualCheck
@@ -45,6 +46,8 @@ TRIAL_READERS = expect("login", "404", coordinator="ok", owner="ok", auditor="ok
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 # The schedule pages: for those who hold appointments (lead workers) and program owners.
 SCHEDULE = expect("login", "ok", auditor="404", admin="404", safety="404")
+# The audit trail's pages: who checks (the auditor) and who configures (the administrator).
+AUDIT = expect("login", "404", auditor="ok", admin="ok")
 
 # (patterns, method, path builder(world), expected outcome per role)
 MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
@@ -457,6 +460,30 @@ MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
         lambda w: "/desk/reports/pack",
         expect("login", "404", owner="400", auditor="400", admin="400"),
     ),
+    # --- the audit trail: the compliance auditor and the administrator, nobody else -----------
+    ("desk:audit_search", "GET", lambda w: "/desk/audit/", AUDIT),
+    (
+        "desk:audit_referral",
+        "GET",
+        lambda w: f"/desk/audit/referrals/{w['trial'].reference}/",
+        AUDIT,
+    ),
+    # An empty post exports the whole trail (a zip), rolled back here with the request.
+    ("desk:audit_export", "POST", lambda w: "/desk/audit/export", AUDIT),
+    ("desk:audit_verify", "GET", lambda w: "/desk/audit/verify", AUDIT),
+    # A run is already queued (the world's): a start goes back to the page showing it.
+    (
+        "desk:audit_verify_start",
+        "POST",
+        lambda w: "/desk/audit/verify/start",
+        expect("login", "404", auditor="away", admin="away"),
+    ),
+    (
+        "desk:audit_verification",
+        "GET",
+        lambda w: f"/desk/audit/verify/{w['verification'].public_id}",
+        AUDIT,
+    ),
 ]
 
 
@@ -508,8 +535,12 @@ def world():
         actor="system:test",
         now=timezone.now(),
     )
+    # A verification run asked for (queued: the task is enqueued only when a transaction
+    # commits, and each test's is rolled back).
+    verification = audit_verification_start(actor="system:test").run
     return {
         "check": check,
+        "verification": verification,
         "people": people,
         "trial": referral,
         "adverse": adverse,
