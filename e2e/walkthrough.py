@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import email
 import email.policy
 import hashlib
@@ -1856,6 +1857,74 @@ class Walkthrough:
             self.run.check(offered_actions(session) == set(), "auditor: actions offered")
             session.shot(f"audited-{key}")
 
+    def reports_and_trail(self) -> None:
+        """Issue 13: the owner reads last month on the reports dashboard and downloads the
+        monthly pack (a PDF); the commercial rep sees the numbers but no referral; the auditor
+        finds a worked referral in the trail, opens its history, verifies the chain from the
+        console (a background run, polled until it ends) and exports the events (a zip)."""
+        owner = self.sessions.get("owner")
+        if owner is not None and self.results["owner"].login_ok:
+            html = owner.goto("/desk/reports/?program=patient-support&period=last_month")
+            for words in ("Headline figures", "<svg", "Funnel", "First response by queue"):
+                self.run.check(words in html, f"owner: the reports dashboard shows no {words!r}")
+            self.run.check(
+                "Oldest open work" in html, "owner: the dashboard lists no oldest open work"
+            )
+            owner.page.locator("#f-format").select_option("pdf")
+            with owner.page.expect_download() as info:
+                owner.page.get_by_role("button", name="Download the pack").click()
+            path = info.value.path()
+            data = Path(path).read_bytes() if path else b""
+            self.run.check(
+                data.startswith(b"%PDF") and len(data) > 10_000,
+                "owner: the monthly pack's PDF did not download",
+            )
+            owner.shot("reports-dashboard")
+        rep = self.sessions.get("rep")
+        if rep is not None and self.results["rep"].login_ok:
+            html = rep.goto("/desk/reports/?period=last_12_months")
+            self.run.check("Headline figures" in html, "rep: the reports dashboard does not open")
+            self.run.check(
+                "Oldest open work" not in html and "/desk/referrals/" not in html,
+                "rep: the reports dashboard links to referrals",
+            )
+        auditor = self.sessions.get("auditor")
+        if auditor is None or not self.results["auditor"].login_ok:
+            return
+        worked = next((lead for lead in self.leads.values() if lead.reference), None)
+        if worked is None:
+            return
+        html = auditor.goto(f"/desk/audit/?subject={worked.reference}")
+        self.run.check(
+            "referral.submitted" in html or "referral.routed" in html,
+            f"auditor: the trail search finds no event of {worked.reference}",
+        )
+        html = auditor.goto(f"/desk/audit/referrals/{worked.reference}/")
+        self.run.check(
+            "Audit history of" in html and "patient_data_viewed" in html,
+            f"auditor: {worked.reference}'s history does not show who viewed it",
+        )
+        for value in worked.identity():
+            self.run.check(
+                value not in html, f"auditor: {worked.reference}'s history shows a lead value"
+            )
+        auditor.goto("/desk/audit/verify")
+        auditor.page.get_by_role("button", name="Verify the chain now").click()
+        auditor.page.wait_for_load_state()
+        # A background run polled by the page: wait for its end (a failure is checked below).
+        with contextlib.suppress(Exception):
+            auditor.page.locator(".audit-ok, .audit-problem").first.wait_for(timeout=90_000)
+        html = auditor.snapshot()
+        self.run.check(
+            "The chain is intact" in html, "auditor: the console's verification did not end intact"
+        )
+        auditor.goto(f"/desk/audit/?subject={worked.reference}")
+        with auditor.page.expect_download() as info:
+            auditor.page.get_by_role("button", name="Export these events").click()
+        path = info.value.path()
+        data = Path(path).read_bytes() if path else b""
+        self.run.check(data.startswith(b"PK"), "auditor: the signed extract did not download")
+
     # -- 7. leaks ---------------------------------------------------------------------------
 
     def check_leaks(self) -> None:
@@ -2232,6 +2301,7 @@ def main(argv: list[str] | None = None) -> int:
                 walk.work_from_my_work()
                 walk.keyboard_on_a_queue()
                 walk.auditor_reads_the_work()
+                walk.reports_and_trail()
                 walk.outreach_pages()
                 walk.check_referral_pages(stage_label="after", refusals=False)
                 walk.check_leaks()
