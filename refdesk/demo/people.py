@@ -243,15 +243,18 @@ class People:
                 return channel
         return None
 
-    def give_up(self, history, pk: int) -> None:
+    def give_up(self, history, pk: int, after_no_show: bool = False) -> None:
+        """The assignee closes a lead they cannot reach (after three tries, or after a missed
+        appointment and no new booking), resolving the checks the timers opened."""
         referral = self.load(pk)
-        if referral.stage not in OPEN or referral.lead_reached_at is not None:
+        if referral.stage not in OPEN or referral.assigned_to is None:
             return
-        user = referral.assigned_to
-        if user is None:
+        if referral.lead_reached_at is not None and not after_no_show:
             return
+        if referral.appointments.filter(status=AppointmentStatus.BOOKED).exists():
+            return  # booked again meanwhile
         for check in open_checks(referral):
-            manual_check_resolve(check=check, user=user)
+            manual_check_resolve(check=check, user=referral.assigned_to)
         self.close(history, pk, Outcome.UNREACHABLE, "retries_exhausted")
 
     def work(self, history, pk: int) -> None:
@@ -336,7 +339,9 @@ class People:
         referral = self.load(pk)
         if referral.stage not in WORKING or referral.assigned_to is None:
             return
-        slots = next_free_slots(referral=referral, type_key=type_key, lead=False)
+        slots = self._ahead(
+            next_free_slots(referral=referral, type_key=type_key, lead=False), history
+        )
         mine = [slot for slot in slots if slot.member_id == referral.assigned_to_id] or slots
         if not mine:
             # Nobody free in the window: the conversation happens on this call instead.
@@ -355,12 +360,16 @@ class People:
         )
         self._after_booking(history, appointment)
 
+    def _ahead(self, slots: list, history) -> list:
+        """Slots from the next day on (a call booked on the phone is rarely for this hour)."""
+        return [slot for slot in slots if slot.starts_at >= history.now + timedelta(hours=18)]
+
     def _after_booking(self, history, appointment: Appointment) -> None:
         roll = self.rng.random()
         before = appointment.starts_at - history.now
-        if roll < 0.12 and before > timedelta(hours=30):
+        if roll < 0.12:
             history.at(history.now + before / 3, self.reschedule, appointment.pk)
-        elif roll < 0.17 and before > timedelta(hours=30):
+        elif roll < 0.17:
             history.at(history.now + before / 2, self.cancel, appointment.pk)
         history.at(appointment.ends_at + timedelta(minutes=10), self.attendance, appointment.pk)
 
@@ -420,8 +429,9 @@ class People:
             if self.rng.random() < 0.5:
                 later = history.now + timedelta(days=self.rng.uniform(1, 4))
                 history.at(later, self.rebook, pk, appointment.type_key)
-            else:
-                history.at(history.now + timedelta(days=self.rng.uniform(5, 9)), self.give_up, pk)
+            # Without a new booking within a week, the assignee gives up.
+            later = history.now + timedelta(days=self.rng.uniform(6, 9))
+            history.at(later, self.give_up, pk, True)
             return
         soon = self.business(referral, history.now, self.rng.uniform(0.1, 2))
         if referral.program.goal == "trial_prescreening" and self.rng.random() < 0.2:
@@ -434,7 +444,9 @@ class People:
         referral = self.load(pk)
         if referral.stage != Stage.IN_PROGRESS:
             return
-        slots = next_free_slots(referral=referral, type_key=type_key, lead=True)
+        slots = self._ahead(
+            next_free_slots(referral=referral, type_key=type_key, lead=True), history
+        )
         if not slots:
             return
         appointment = appointment_book(
