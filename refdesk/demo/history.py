@@ -12,9 +12,16 @@ history is left to the real worker. Every event is therefore stamped at its simu
 since the clock only moves forward the audit chain's ``occurred_at`` never decreases with
 ``seq``.
 
-The clock never goes back past the newest event already in the trail (``floor``): a database
-that already has history (programs applied by hand, say) gets the demo's steps no earlier than
-that, so the chain stays in time order.
+The clock never goes back past the newest event already in the trail: a database that already
+has history (programs applied by hand, say) gets the demo's steps no earlier than that, so the
+chain stays in time order.
+
+Steps are written in batches of one simulated day per transaction (each step in its own
+savepoint, so a refused step leaves nothing, as in autocommit): on SQLite with
+``synchronous=FULL`` every commit waits for the disk, and one commit per service call made the
+300-referral demo spend most of its time there. A batch is committed early when a step left
+work for after the commit (a task to queue, a mail to send), so that work still happens at the
+step's simulated time.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import time_machine
+from django.db import connection, transaction
 from django.tasks import default_task_backend
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.management.commands.db_worker import Worker
@@ -38,6 +46,8 @@ from refdesk.outreach.models import Message, Timer
 from refdesk.workflow.sweep import followup_replay
 
 logger = logging.getLogger(__name__)
+
+BATCH = timedelta(days=1)  # simulated time written per transaction
 
 
 def trail_newest() -> datetime | None:
@@ -72,6 +82,8 @@ class History:
         self._order = itertools.count()
         self._clock = None
         self._db_tasks = isinstance(default_task_backend, DatabaseBackend)
+        self._batch = None  # the open transaction (an ``atomic``) and when it began
+        self._batch_began = None
 
     def at(self, when: datetime, step: Callable, *args) -> None:
         """Run ``step(history, *args)`` at ``when`` (steps after ``end`` are dropped: they
@@ -87,8 +99,30 @@ class History:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._traveller.stop()
-        self._clock = None
+        try:
+            self._end_batch(*exc)
+        finally:
+            self._traveller.stop()
+            self._clock = None
+
+    def _begin_batch(self) -> None:
+        if self._batch is None:
+            self._batch = transaction.atomic()
+            self._batch.__enter__()
+            self._batch_began = self.now
+
+    def _end_batch(self, *exc) -> None:
+        """Commit the open batch (roll it back when leaving on an exception)."""
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            batch.__exit__(*(exc or (None, None, None)))
+
+    def _commit_if_due(self) -> None:
+        """Commit a day's batch, or at once when work waits for the commit."""
+        if self._batch is not None and (
+            self.now - self._batch_began >= BATCH or connection.run_on_commit
+        ):
+            self._end_batch()
 
     def move(self, when: datetime) -> datetime:
         """Set the clock to ``when``, never backwards."""
@@ -105,8 +139,10 @@ class History:
             self.catch_up(when)
             self.move(when)
             self.steps += 1
+            self._begin_batch()
             try:
-                step(self, *args)
+                with transaction.atomic():
+                    step(self, *args)
             except ApplicationError as refused:
                 # A person acting on a referral that changed meanwhile (a timer closed it, the
                 # lead withdrew): refused with nothing written, as in the console.
@@ -114,11 +150,13 @@ class History:
             self.run_tasks()
         self.catch_up(self.end)
         self.move(self.end)
+        self._end_batch()
 
     def catch_up(self, until: datetime) -> None:
         """Run due timers and messages up to ``until``, each due time with the clock set to it."""
         while (due := next_due()) is not None and due <= until:
             self.move(due)
+            self._begin_batch()
             if not followup_replay(until=self.now):
                 return  # only leased items are due: nothing a worker could take
             self.run_tasks()
@@ -126,6 +164,7 @@ class History:
     def run_tasks(self) -> None:
         """Run the tasks the last step queued (with the database backend; the immediate backend
         of the tests has run them already), under the clock."""
+        self._commit_if_due()
         if not self._db_tasks:
             return
         ready = list(DBTaskResult.objects.ready().filter(backend_name=default_task_backend.alias))
