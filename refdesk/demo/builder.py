@@ -370,24 +370,41 @@ def _plan_referrals(
     rng: random.Random,
 ) -> None:
     """Put each synthetic referral's arrival on the history (what happens next is decided as
-    it goes, by ``People``)."""
+    it goes, by ``People``). The first ones are one of each request type of each program, come
+    in during the last two days, so every queue has fresh work whatever the demo's size; the
+    rest arrive over the whole period."""
     programs = {
         p.slug: p
         for p in Program.objects.filter(slug__in=DEMO_PROGRAMS).select_related("active_version")
     }
     definitions = {slug: version_definition(p.active_version) for slug, p in programs.items()}
     calendar = compiled(definitions["patient-support"]).calendar  # all three share it
+    fresh = [(slug, kind) for slug in DEMO_PROGRAMS for kind in definitions[slug].request_types]
     adverse_event_seeded = False
     for index in range(count):
-        slug = rng.choices(DEMO_PROGRAMS, weights=[3, 4, 3])[0]
+        if index < len(fresh):
+            slug, request_type = fresh[index]
+            window_start = max(history.start, history.end - timedelta(days=2))
+        else:
+            slug, request_type = rng.choices(DEMO_PROGRAMS, weights=[3, 4, 3])[0], None
+            window_start = history.start
         definition = definitions[slug]
-        referrer = rng.choice(referrers[slug])
-        submission = _synthetic_submission(slug, definition, referrer, rng, index)
-        received_at = arrival_time(history.start, history.end, calendar, rng)
+        referrer = rng.choice(
+            [
+                referrer
+                for referrer in referrers[slug]
+                if request_type is None
+                or request_type in _allowed_request_types(definition, referrer)
+            ]
+        )
+        submission = _synthetic_submission(
+            slug, definition, referrer, rng, index, request_type=request_type
+        )
+        received_at = arrival_time(window_start, history.end, calendar, rng)
         triage = True
         if slug == "patient-support" and not adverse_event_seeded:
             # The safety officer's demo: one possible adverse event received a few hours ago,
-            # its 24-hour triage window still running (acknowledged, not yet triaged).
+            # its 24-hour triage window still running (not yet seen by the officer).
             adverse_event_seeded = True
             submission.answers["reason_for_contact"] = ADVERSE_EVENT_REASON
             received_at = history.end - timedelta(hours=3)
@@ -513,9 +530,11 @@ def _apply_rule_change(history: History, loaded: LoadedProgram, people: People, 
         )
 
 
-def _synthetic_submission(slug, definition, referrer, rng, index) -> Submission:
+def _synthetic_submission(
+    slug, definition, referrer, rng, index, *, request_type: str | None = None
+) -> Submission:
     given, family = rng.choice(GIVEN), rng.choice(FAMILY)
-    request_type = rng.choice(sorted(_allowed_request_types(definition, referrer)))
+    request_type = request_type or rng.choice(sorted(_allowed_request_types(definition, referrer)))
     kind = definition.request_types[request_type].lead_kind
     person = index - 1 if index and rng.random() < 0.03 else index  # a few leads referred twice
     lead = {

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -44,8 +43,6 @@ from refdesk.audit.models import AuditEvent
 from refdesk.core.errors import ApplicationError
 from refdesk.outreach.models import Message, Timer
 from refdesk.workflow.sweep import followup_replay
-
-logger = logging.getLogger(__name__)
 
 BATCH = timedelta(days=1)  # simulated time written per transaction
 

@@ -103,9 +103,6 @@ class People:
         """``hours`` of the program's business time after ``start``."""
         return add_business_time(start, calendar=self.calendar(referral), hours=hours)
 
-    def worker_of(self, referral: Referral) -> User | None:
-        return referral.assigned_to
-
     # --- intake --------------------------------------------------------------------------
 
     def arrive(
@@ -162,7 +159,7 @@ class People:
     def routed(self, history, referral: Referral, *, triage: bool = True) -> None:
         """After routing: safety notices, the review, the first response."""
         for notice in QueueNotice.objects.filter(referral=referral, closed_at__isnull=True):
-            later = history.now + timedelta(hours=self.rng.uniform(0.5, 4))
+            later = history.now + timedelta(hours=self.rng.uniform(0.5, 6))
             history.at(later, self.notice_acknowledge, notice.pk, triage)
         if referral.stage == Stage.AWAITING_REVIEW:
             hours = self.rng.lognormvariate(math.log(3), 0.7)
@@ -517,13 +514,16 @@ class People:
     # --- drug safety ---------------------------------------------------------------------
 
     def notice_acknowledge(self, history, notice_pk: int, triage: bool) -> None:
+        """The officer works a notice in one sitting: acknowledges it and triages it within the
+        hour (one that would not be triaged before the end is left unseen, for the officer)."""
         notice = QueueNotice.objects.select_related("referral", "queue").get(pk=notice_pk)
+        later = history.now + timedelta(minutes=self.rng.uniform(10, 60))
+        if not triage or later > history.end:
+            return
         if notice.closed_at is not None or notice.acknowledged_at is not None:
             return
         notice_acknowledge(notice=notice, user=self.users["safety"])
-        if triage:
-            later = history.now + timedelta(hours=self.rng.uniform(1, 20))
-            history.at(later, self.notice_triage, notice_pk)
+        history.at(later, self.notice_triage, notice_pk)
 
     def notice_triage(self, history, notice_pk: int) -> None:
         notice = QueueNotice.objects.select_related("referral", "queue").get(pk=notice_pk)

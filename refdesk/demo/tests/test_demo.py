@@ -92,6 +92,7 @@ def _synthetic():
 def test_the_demo_prints_what_it_played(demo):
     assert f"referrals: {REFERRALS} created, 0 already there" in demo.out
     assert "steps played in time order; rule change on" in demo.out
+    assert "refused" not in demo.out  # no person acted on a referral that had moved on
     assert "/r/" in demo.out and "admin" in demo.out
 
 
@@ -113,8 +114,10 @@ def test_routing_times_are_spread_over_the_90_days_not_all_now(demo):
     # lacked information, when the referrer supplied it: never at the moment the demo ran.
     assert all(r <= demo.end for r in routed)
     assert len({r.astimezone(ZONE).date() for r in routed}) > REFERRALS // 2
+    # One referral of each of the 13 request types comes in during the last two days (fresh work
+    # in every queue); the rest are spread over the 90 days.
     in_last_day = [r for r in routed if r > demo.end - dt.timedelta(days=1)]
-    assert len(in_last_day) < len(routed) / 10
+    assert len(in_last_day) < len(routed) / 5
 
 
 def test_last_month_has_routing_decisions_and_closed_outcomes(demo):
@@ -235,6 +238,22 @@ def test_the_demo_leads_can_be_found_by_name(demo, client):
     assert f"/desk/referrals/{referral.public_id}" in page
 
 
+def test_every_queue_a_request_type_routes_to_has_fresh_open_work(demo):
+    """Whatever the demo's size, each queue has open referrals from the last days to work
+    (the browser walkthrough opens the first one of a queue)."""
+    recent = Referral.objects.filter(received_at__gt=demo.end - dt.timedelta(days=2)).exclude(
+        stage="closed"
+    )
+    queues = set(recent.exclude(queue=None).values_list("queue__slug", flat=True))
+    assert {
+        "clinical-ops-prescreening",
+        "patient-services",
+        "patient-access",
+        "commercial",
+        "medical-review",
+    } <= queues
+
+
 def test_demo_gives_the_safety_officer_a_possible_adverse_event_to_triage(demo):
     safety = User.objects.get(username="safety")
     assert safety.role == Role.DRUG_SAFETY_OFFICER
@@ -243,6 +262,8 @@ def test_demo_gives_the_safety_officer_a_possible_adverse_event_to_triage(demo):
     assert notices, "the demo holds no possible adverse event"
     now = timezone.now()
     assert any(not notice_clocks(notice).triage_overdue(now) for notice in notices)
+    # The officer works notices in one sitting: an open one is one they have not seen yet.
+    assert all(notice.acknowledged_at is None for notice in notices)
 
 
 def test_the_scheduling_story_is_booked_by_link_moved_missed_and_checked(demo):

@@ -46,6 +46,9 @@ class Command(BaseCommand):
                 f"{history.steps} steps played in time order; rule change on "
                 f"{history.rule_change:%Y-%m-%d}"
             )
+            if history.refused:
+                # A step whose referral had moved on (refused, nothing written): worth a look.
+                write(f"  {history.refused} steps refused by the services")
         write("\nDemo staff logins (development only): password, then a code from an authenticator")
         write("app holding the TOTP secret (or `oathtool --totp -b SECRET`):")
         for username, role, password, totp_secret in summary.users:
