@@ -370,9 +370,9 @@ def _plan_referrals(
     rng: random.Random,
 ) -> None:
     """Put each synthetic referral's arrival on the history (what happens next is decided as
-    it goes, by ``People``). The first ones are one of each request type of each program, come
-    in during the last two days, so every queue has fresh work whatever the demo's size; the
-    rest arrive over the whole period."""
+    it goes, by ``People``). The first ones, one of each request type of each program, are the
+    last day's intake, still waiting in their queues (assigned, not yet claimed), so every queue
+    has fresh work whatever the demo's size; the rest arrive over the whole period."""
     programs = {
         p.slug: p
         for p in Program.objects.filter(slug__in=DEMO_PROGRAMS).select_related("active_version")
@@ -382,9 +382,10 @@ def _plan_referrals(
     fresh = [(slug, kind) for slug in DEMO_PROGRAMS for kind in definitions[slug].request_types]
     adverse_event_seeded = False
     for index in range(count):
-        if index < len(fresh):
+        journey = index >= len(fresh)
+        if not journey:
             slug, request_type = fresh[index]
-            window_start = max(history.start, history.end - timedelta(days=2))
+            window_start = max(history.start, history.end - timedelta(days=1))
         else:
             slug, request_type = rng.choices(DEMO_PROGRAMS, weights=[3, 4, 3])[0], None
             window_start = history.start
@@ -398,7 +399,7 @@ def _plan_referrals(
             ]
         )
         submission = _synthetic_submission(
-            slug, definition, referrer, rng, index, request_type=request_type
+            slug, definition, referrer, rng, index, request_type=request_type, complete=not journey
         )
         received_at = arrival_time(window_start, history.end, calendar, rng)
         triage = True
@@ -417,7 +418,7 @@ def _plan_referrals(
             submission,
             method,
             f"demo-{index:05d}",
-            True,
+            journey,
             triage,
         )
 
@@ -531,12 +532,22 @@ def _apply_rule_change(history: History, loaded: LoadedProgram, people: People, 
 
 
 def _synthetic_submission(
-    slug, definition, referrer, rng, index, *, request_type: str | None = None
+    slug,
+    definition,
+    referrer,
+    rng,
+    index,
+    *,
+    request_type: str | None = None,
+    complete: bool = False,
 ) -> Submission:
+    """A synthetic referral; ``complete``: nothing missing, a new lead, and a clinician in the
+    program's target with a valid NPI (what passes a meeting request's validation)."""
     given, family = rng.choice(GIVEN), rng.choice(FAMILY)
     request_type = request_type or rng.choice(sorted(_allowed_request_types(definition, referrer)))
     kind = definition.request_types[request_type].lead_kind
-    person = index - 1 if index and rng.random() < 0.03 else index  # a few leads referred twice
+    twice = not complete and index and rng.random() < 0.03
+    person = index - 1 if twice else index  # a few leads referred twice
     lead = {
         "given_name": given,
         "family_name": family,
@@ -548,14 +559,16 @@ def _synthetic_submission(
         "country": "US",
         "preferred_contact": rng.choice(["phone", "email"]),
     }
-    if rng.random() < 0.08:
+    if not complete and rng.random() < 0.08:
         # Some referrers do not say how the person wants to be contacted: incomplete, and the
         # referrer is asked for it. (A chosen method without its detail is refused at intake.)
         lead.pop("preferred_contact")
     if kind == "clinician":
         lead["specialty"] = rng.choice(SPECIALTIES)
         lead["organization"] = rng.choice(["Lakeside Clinic", "Metro Health", "Valley Oncology"])
-        if rng.random() < 0.5:
+        if complete:
+            lead["specialty"] = "oncology"
+        if complete or rng.random() < 0.5:
             lead["npi"] = npi(person)  # one per person: the program matches duplicates on it
     else:
         lead["birth_year"] = rng.randint(1940, 2000)

@@ -114,8 +114,8 @@ def test_routing_times_are_spread_over_the_90_days_not_all_now(demo):
     # lacked information, when the referrer supplied it: never at the moment the demo ran.
     assert all(r <= demo.end for r in routed)
     assert len({r.astimezone(ZONE).date() for r in routed}) > REFERRALS // 2
-    # One referral of each of the 13 request types comes in during the last two days (fresh work
-    # in every queue); the rest are spread over the 90 days.
+    # One referral of each of the 13 request types comes in during the last day (fresh work in
+    # every queue); the rest are spread over the 90 days.
     in_last_day = [r for r in routed if r > demo.end - dt.timedelta(days=1)]
     assert len(in_last_day) < len(routed) / 5
 
@@ -241,7 +241,7 @@ def test_the_demo_leads_can_be_found_by_name(demo, client):
 def test_every_queue_a_request_type_routes_to_has_fresh_open_work(demo):
     """Whatever the demo's size, each queue has open referrals from the last days to work
     (the browser walkthrough opens the first one of a queue)."""
-    recent = Referral.objects.filter(received_at__gt=demo.end - dt.timedelta(days=2)).exclude(
+    recent = Referral.objects.filter(received_at__gt=demo.end - dt.timedelta(days=1)).exclude(
         stage="closed"
     )
     queues = set(recent.exclude(queue=None).values_list("queue__slug", flat=True))
