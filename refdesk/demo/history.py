@@ -7,10 +7,11 @@ priority queue; ``History.play()`` takes the steps in time order, sets the clock
 and runs each. Before each step the follow-up a worker running all along would have done runs at
 its own due time — acknowledgements, messages, retries, SLA warnings, breaches and escalations,
 reminders (``workflow.sweep.followup_replay``, one due time at a time, the clock set to it) —
-and any task a step queued (a completion request to a referrer) runs at once, so nothing of the
-history is left to the real worker. Every event is therefore stamped at its simulated time, and
-since the clock only moves forward the audit chain's ``occurred_at`` never decreases with
-``seq``.
+and any task a step queued (a completion request to a referrer) runs at once; the worker's
+housekeeping (lapsed consents, approvals about to end) runs four times a simulated day. So
+nothing of the history is left to the real worker. Every event is stamped at its simulated
+time, and since the clock only moves forward the audit chain's ``occurred_at`` never decreases
+with ``seq``.
 
 The clock never goes back past the newest event already in the trail: a database that already
 has history (programs applied by hand, say) gets the demo's steps no earlier than that, so the
@@ -42,9 +43,12 @@ from django_tasks_db.models import DBTaskResult
 from refdesk.audit.models import AuditEvent
 from refdesk.core.errors import ApplicationError
 from refdesk.outreach.models import Message, Timer
-from refdesk.workflow.sweep import followup_replay
+from refdesk.workflow.sweep import followup_replay, housekeeping
 
 BATCH = timedelta(days=1)  # simulated time written per transaction
+# A worker runs its housekeeping every ten minutes; what it finds (consents past their validity,
+# approvals near their end) changes by the day, so the history runs it four times a day.
+HOUSEKEEPING = timedelta(hours=6)
 
 
 def trail_newest() -> datetime | None:
@@ -81,6 +85,7 @@ class History:
         self._db_tasks = isinstance(default_task_backend, DatabaseBackend)
         self._batch = None  # the open transaction (an ``atomic``) and when it began
         self._batch_began = None
+        self._housekept = self.start
 
     def at(self, when: datetime, step: Callable, *args) -> None:
         """Run ``step(history, *args)`` at ``when`` (steps after ``end`` are dropped: they
@@ -150,7 +155,14 @@ class History:
         self._end_batch()
 
     def catch_up(self, until: datetime) -> None:
-        """Run due timers and messages up to ``until``, each due time with the clock set to it."""
+        """Run due timers and messages up to ``until``, each due time with the clock set to it,
+        and the worker's housekeeping (``HOUSEKEEPING``)."""
+        while self._housekept + HOUSEKEEPING <= until:
+            self._housekept += HOUSEKEEPING
+            self.catch_up(self._housekept)
+            self.move(self._housekept)
+            self._begin_batch()
+            housekeeping(now=self.now)
         while (due := next_due()) is not None and due <= until:
             self.move(due)
             self._begin_batch()

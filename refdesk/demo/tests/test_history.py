@@ -114,3 +114,22 @@ def test_the_clock_starts_after_the_newest_event_of_the_trail():
         history.at(newest - dt.timedelta(days=30), lambda h: moments.append(timezone.now()))
         history.play()
     assert moments == [newest + dt.timedelta(microseconds=1)]
+
+
+def test_the_worker_s_housekeeping_runs_through_the_history(monkeypatch):
+    """A patient-support consent is valid 365 days (the program's ``consent.valid_days``): a
+    history running past that records its expiry at the first housekeeping after it (here once
+    a simulated day, to keep the test short)."""
+    from refdesk.consent.models import ConsentRecord
+
+    monkeypatch.setattr(history_module, "HOUSEKEEPING", dt.timedelta(days=1))
+    monday = _monday_ten(timezone.now())
+    history = History(start=monday, end=monday + dt.timedelta(days=366))
+    made = []
+    with history:
+        history.at(monday, lambda h: made.append(submit("patient-support", support(2))))
+        history.play()
+    expires = ConsentRecord.objects.filter(referral=made[0], granted=True).get().expires_at
+    assert expires == monday + dt.timedelta(days=365)
+    expired = AuditEvent.objects.get(subject_id=str(made[0].public_id), action="consent.expired")
+    assert expired.occurred_at == expires  # day 365 of the history, at 10:00 New York
