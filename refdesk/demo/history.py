@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import time_machine
 from django.db import connection, transaction
-from django.tasks import default_task_backend
+from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
@@ -68,6 +69,12 @@ def next_due() -> datetime | None:
     return min((when for when in due if when is not None), default=None)
 
 
+def database_tasks() -> DatabaseBackend | None:
+    """The default task backend when it keeps tasks in the database (as ``make run`` does)."""
+    backend = task_backends[DEFAULT_TASK_BACKEND_ALIAS]
+    return backend if isinstance(backend, DatabaseBackend) else None
+
+
 class History:
     """A queue of steps between ``start`` and ``end`` and the clock that plays them."""
 
@@ -82,7 +89,7 @@ class History:
         self._queue: list = []
         self._order = itertools.count()
         self._clock = None
-        self._db_tasks = isinstance(default_task_backend, DatabaseBackend)
+        self._db_tasks = database_tasks()
         self._batch = None  # the open transaction (an ``atomic``) and when it began
         self._batch_began = None
         self._housekept = self.start
@@ -174,21 +181,28 @@ class History:
         """Run the tasks the last step queued (with the database backend; the immediate backend
         of the tests has run them already), under the clock."""
         self._commit_if_due()
-        if not self._db_tasks:
+        if self._db_tasks is None:
             return
-        ready = list(DBTaskResult.objects.ready().filter(backend_name=default_task_backend.alias))
+        alias = self._db_tasks.alias
+        ready = list(DBTaskResult.objects.ready().filter(backend_name=alias))
         if not ready:
             return
         worker = Worker(
             queue_names=["*"],
             interval=0,
             batch=True,
-            backend_name=default_task_backend.alias,
+            backend_name=alias,
             startup_delay=False,
             max_tasks=None,
             worker_id="demo-history",
             excluded_queue_names=[],
         )
-        for result in ready:
-            result.claim(worker.worker_id)
-            worker.run_task(result)
+        tasks_log = logging.getLogger("django.tasks")
+        level = tasks_log.level
+        tasks_log.setLevel(max(level, logging.WARNING))  # no line per past task on the console
+        try:
+            for result in ready:
+                result.claim(worker.worker_id)
+                worker.run_task(result)
+        finally:
+            tasks_log.setLevel(level)

@@ -88,14 +88,27 @@ def stamped() -> str:
     return timezone.now().isoformat()
 
 
+def test_the_database_task_backend_is_recognised(monkeypatch):
+    """``make run`` keeps tasks in the database (the history runs them); the tests' immediate
+    backend runs them itself."""
+    from django.tasks import TaskBackendHandler
+
+    assert history_module.database_tasks() is None
+    handler = TaskBackendHandler(
+        {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    )
+    monkeypatch.setattr(history_module, "task_backends", handler)
+    assert isinstance(history_module.database_tasks(), DatabaseBackend)
+
+
 def test_a_task_queued_in_the_database_runs_under_the_clock(monkeypatch):
     """With the database task backend (``make run``), what a step queues runs at that step's
     time, not later by the real worker."""
     backend = DatabaseBackend(alias="default", params={"QUEUES": ["default"]})
-    monkeypatch.setattr(history_module, "default_task_backend", backend)
+    monkeypatch.setattr(history_module, "task_backends", {"default": backend})
     start = _monday_ten(timezone.now())
     history = History(start=start, end=start + dt.timedelta(days=1))
-    assert history._db_tasks
+    assert history._db_tasks is backend
     with history:
         history.at(start + dt.timedelta(hours=3), lambda h: backend.enqueue(stamped, (), {}))
         history.play()
