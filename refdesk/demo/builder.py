@@ -1,8 +1,20 @@
-"""Demo data: the three demo programs, teams, one user per role, referrers and referrals.
+"""Demo data: the three demo programs, teams, one user per role, referrers, and 90 days of
+referrals played out in time.
 
-Everything goes through the same services as real use, so the audit chain verifies. Idempotent:
-programs apply only when changed, users and referrers are found by name, and referrals carry a
-``client_ref`` (``demo-00042``) that a second run recognises. Synthetic data, fixed seed.
+The history is a discrete-event simulation under a simulated clock (``demo.history``): each
+referral arrives at its moment (weekdays in business hours mostly, some evenings and weekends),
+is routed in its submission's transaction, and is worked by the demo's people
+(``demo.people``) through the same services as real use — claims, contact attempts and retries,
+reviews, prescreen outcomes, bookings, attendance, outcomes — while the follow-up machinery
+sends, retries, warns and escalates at its due times. Every event, audit events included, is
+stamped at its simulated time, so the audit chain is one time-ordered sequence that verifies.
+Last month (in the programs' zone) the patient-support program gets a new version through
+``program_apply`` — the shipped file, which sends cost questions to the patient access team;
+the history starts with the version before it — and a referral or two is re-routed after it.
+
+Idempotent: the history is played once; a later run finds the demo's referrals (``client_ref``
+``demo-00042``) and adds nothing (programs apply only when their files changed, users and
+referrers are found by name). Synthetic data, fixed seed.
 """
 
 from __future__ import annotations
@@ -11,10 +23,11 @@ import base64
 import hashlib
 import hmac
 import random
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
+import yaml
 from django.conf import settings
 from django.utils import timezone
 
@@ -22,26 +35,44 @@ from refdesk.accounts.choices import Role
 from refdesk.accounts.mfa import user_totp_provision
 from refdesk.accounts.models import Team, User
 from refdesk.accounts.services import team_lead_set, user_create
-from refdesk.demo.scheduling import build_scheduling_demo
+from refdesk.demo.history import History
+from refdesk.demo.people import People, npi
+from refdesk.demo.scheduling import (
+    STORY_CLIENT_REF,
+    plan_story,
+    story_reference,
+    upcoming,
+    working_hours,
+)
 from refdesk.governance.services import program_apply
-from refdesk.intake.choices import Outcome, PrescreenOutcome, Stage
+from refdesk.intake.choices import Stage
+from refdesk.intake.models import Referral
 from refdesk.intake.submissions import Submission
 from refdesk.outreach.choices import ApprovalState
 from refdesk.outreach.models import ContentVersion
 from refdesk.outreach.services import content_approve
-from refdesk.programs.loader import load_program_files
+from refdesk.programs.engine import BusinessCalendar
+from refdesk.programs.engine.compiled import compiled
+from refdesk.programs.loader import (
+    LoadedProgram,
+    compute_content_hash,
+    definition_from_dict,
+    load_program_files,
+)
 from refdesk.programs.models import Program
 from refdesk.programs.selectors import version_definition
 from refdesk.referrers.models import Referrer, Source
 from refdesk.referrers.services import referrer_create
-from refdesk.workflow.assignment import referral_claim
-from refdesk.workflow.closing import referral_close
-from refdesk.workflow.reviews import review_approve, review_reject
-from refdesk.workflow.submission import referral_submit
-from refdesk.workflow.sweep import followup_replay
 
 ACTOR = "system:demo"
 DEMO_PROGRAMS = ("trial-prescreening", "provider-education", "patient-support")
+SHIPPED_NOTE = "demo programs shipped with refdesk"
+HISTORY_DAYS = 90
+# The rule change last month: the shipped patient-support file adds this rule; the history
+# starts with the version before it.
+CHANGED_PROGRAM = "patient-support"
+CHANGED_RULE = "financial-assistance"
+RULE_CHANGE_CLIENT_REF = "demo-rule-change"  # the cost question re-routed after the change
 
 # username, role, first, last, teams
 DEMO_USERS = [
@@ -170,6 +201,15 @@ def default_programs_dir() -> Path:
 
 
 @dataclass
+class HistorySummary:
+    start: datetime
+    end: datetime
+    steps: int
+    refused: int  # steps a service refused (the referral had moved on): nothing written
+    rule_change: datetime
+
+
+@dataclass
 class DemoSummary:
     versions: list[str]
     users: list[tuple[str, str, str, str]]  # username, role, password, TOTP secret
@@ -177,30 +217,80 @@ class DemoSummary:
     referrals_created: int
     referrals_existing: int
     scheduling_story: str | None = None  # the reference of the booked-and-missed referral
+    history: HistorySummary | None = None  # None: played by an earlier run
 
 
 def build_demo(
     *, referrals: int, programs_dir: Path | None = None, seed: int = 2026
 ) -> DemoSummary:
     programs_dir = programs_dir or default_programs_dir()
-    files = [programs_dir / f"{slug}.yaml" for slug in DEMO_PROGRAMS]
-    results = program_apply(
-        programs=load_program_files(files), actor=ACTOR, note="demo programs shipped with refdesk"
+    shipped = load_program_files([programs_dir / f"{slug}.yaml" for slug in DEMO_PROGRAMS])
+    if history_played():
+        results = program_apply(programs=shipped, actor=ACTOR, note=SHIPPED_NOTE)
+        users = _ensure_users()
+        _ensure_team_leads()
+        _approve_content()
+        referrers = _ensure_referrers()
+        return DemoSummary(
+            versions=[str(r) for r in results],
+            users=users,
+            intake_links=_links(referrers),
+            referrals_created=0,
+            referrals_existing=_synthetic().count(),
+            scheduling_story=story_reference(),
+        )
+    end = timezone.now()
+    rng = random.Random(seed)
+    history = History(start=end - timedelta(days=HISTORY_DAYS), end=end)
+    with history:
+        changed = next(p for p in shipped if p.definition.id == CHANGED_PROGRAM)
+        first = [earlier_version(p) if p is changed else p for p in shipped]
+        results = program_apply(programs=first, actor=ACTOR, note=SHIPPED_NOTE)
+        users = _ensure_users()
+        _ensure_team_leads()
+        _approve_content()
+        referrers = _ensure_referrers()
+        working_hours(today=timezone.localdate(end))
+        people = People(rng)
+        _plan_referrals(history, people, referrals, referrers, rng)
+        plan_story(history, referrer=referrers["patient-support"][0])
+        change = _plan_rule_change(history, people, changed, referrers["patient-support"][1], rng)
+        history.play()
+        upcoming(rng)
+    results += change.results
+    return DemoSummary(
+        versions=[str(r) for r in results],
+        users=users,
+        intake_links=_links(referrers),
+        referrals_created=_synthetic().count(),
+        referrals_existing=0,
+        scheduling_story=story_reference(),
+        history=HistorySummary(
+            start=history.start,
+            end=history.end,
+            steps=history.steps,
+            refused=sum(history.refused.values()),
+            rule_change=change.at,
+        ),
     )
-    users = _ensure_users()
-    _ensure_team_leads()
-    _approve_content()
-    referrers = _ensure_referrers()
-    created, existing = _ensure_referrals(referrals, referrers, random.Random(seed))
-    story_reference = build_scheduling_demo(
-        referrer=referrers["patient-support"][0], rng=random.Random(seed)
+
+
+def history_played() -> bool:
+    """Has a run played the demo's history already (its referrals are there)?"""
+    return Referral.objects.filter(client_ref__startswith="demo-").exists()
+
+
+def _synthetic():
+    """The synthetic referrals (``demo-00042``), not the story's nor the rule change's."""
+    return Referral.objects.filter(client_ref__startswith="demo-").exclude(
+        client_ref__in=(STORY_CLIENT_REF, RULE_CHANGE_CLIENT_REF)
     )
-    # What a worker running all along would have sent and escalated, each at its due time.
-    followup_replay(until=timezone.now())
-    links = {
+
+
+def _links(referrers: dict[str, list[Referrer]]) -> dict[str, str]:
+    return {
         slug: f"{settings.REFDESK_BASE_URL}/r/{group[0].code}" for slug, group in referrers.items()
     }
-    return DemoSummary([str(r) for r in results], users, links, created, existing, story_reference)
 
 
 def _ensure_users() -> list[tuple[str, str, str, str]]:
@@ -272,50 +362,192 @@ def _ensure_referrers() -> dict[str, list[Referrer]]:
     return result
 
 
-def _ensure_referrals(
-    count: int, referrers: dict[str, list[Referrer]], rng: random.Random
-) -> tuple[int, int]:
+def _plan_referrals(
+    history: History,
+    people: People,
+    count: int,
+    referrers: dict[str, list[Referrer]],
+    rng: random.Random,
+) -> None:
+    """Put each synthetic referral's arrival on the history (what happens next is decided as
+    it goes, by ``People``). The first ones, one of each request type of each program, are the
+    last day's intake, still waiting in their queues (assigned, not yet claimed), so every queue
+    has fresh work whatever the demo's size; the rest arrive over the whole period."""
     programs = {
         p.slug: p
         for p in Program.objects.filter(slug__in=DEMO_PROGRAMS).select_related("active_version")
     }
-    now = timezone.now()
-    created = existing = 0
+    definitions = {slug: version_definition(p.active_version) for slug, p in programs.items()}
+    calendar = compiled(definitions["patient-support"]).calendar  # all three share it
+    fresh = [(slug, kind) for slug in DEMO_PROGRAMS for kind in definitions[slug].request_types]
     adverse_event_seeded = False
     for index in range(count):
-        slug = rng.choices(DEMO_PROGRAMS, weights=[3, 4, 3])[0]
-        definition = version_definition(programs[slug].active_version)
-        referrer = rng.choice(referrers[slug])
-        submission = _synthetic_submission(slug, definition, referrer, rng, index)
-        received_at = now - timedelta(days=rng.uniform(0, 90))
+        journey = index >= len(fresh)
+        if not journey:
+            slug, request_type = fresh[index]
+            window_start = max(history.start, history.end - timedelta(days=1))
+        else:
+            slug, request_type = rng.choices(DEMO_PROGRAMS, weights=[3, 4, 3])[0], None
+            window_start = history.start
+        definition = definitions[slug]
+        referrer = rng.choice(
+            [
+                referrer
+                for referrer in referrers[slug]
+                if request_type is None
+                or request_type in _allowed_request_types(definition, referrer)
+            ]
+        )
+        submission = _synthetic_submission(
+            slug, definition, referrer, rng, index, request_type=request_type, complete=not journey
+        )
+        received_at = arrival_time(window_start, history.end, calendar, rng)
+        triage = True
         if slug == "patient-support" and not adverse_event_seeded:
             # The safety officer's demo: one possible adverse event received a few hours ago,
-            # its 24-hour triage window still running (the random ones are mostly overdue).
+            # its 24-hour triage window still running (not yet seen by the officer).
             adverse_event_seeded = True
             submission.answers["reason_for_contact"] = ADVERSE_EVENT_REASON
-            received_at = now - timedelta(hours=3)
-        fate = rng.random()
-        result = referral_submit(
-            referrer=referrer,
-            submission=submission,
-            method=definition.sources[referrer.source.slug].submission_methods[0],
-            actor=referrer,
-            client_ref=f"demo-{index:05d}",
-            received_at=received_at,
+            received_at = history.end - timedelta(hours=3)
+            triage = False
+        method = definition.sources[referrer.source.slug].submission_methods[0]
+        history.at(
+            received_at,
+            people.arrive,
+            referrer,
+            submission,
+            method,
+            f"demo-{index:05d}",
+            journey,
+            triage,
         )
-        if not result.created:
-            existing += 1
-            continue
-        created += 1
-        _progress(result.referral, definition, fate, age_days=(now - received_at).days)
-    return created, existing
 
 
-def _synthetic_submission(slug, definition, referrer, rng, index) -> Submission:
+def arrival_time(
+    start: datetime, end: datetime, calendar: BusinessCalendar, rng: random.Random
+) -> datetime:
+    """When a referral comes in: about four in five on a working day in business hours of the
+    programs' zone, the rest in the evening, early morning or at the weekend."""
+    zone = calendar.timezone
+    while True:
+        moment = start + (end - start) * rng.random()
+        local = moment.astimezone(zone)
+        business_day = calendar.is_business_day(local.date())
+        if not business_day and rng.random() > 0.3:
+            continue  # weekends and holidays are quieter
+        if rng.random() < 0.82:
+            opens = datetime.combine(local.date(), calendar.opens, tzinfo=zone)
+            hours = (calendar.day_length.total_seconds() / 3600) * rng.random()
+            local = opens + timedelta(hours=hours)
+        else:
+            local = (
+                datetime.combine(local.date(), time(17), tzinfo=zone)
+                + timedelta(hours=rng.choice([0, 1, 2, 3, 4, 14, 15]))
+                + timedelta(minutes=rng.randrange(60))
+            )
+        moment = local.astimezone(UTC)
+        if start <= moment <= end:
+            return moment
+
+
+@dataclass
+class RuleChange:
+    at: datetime
+    results: list = field(default_factory=list)
+
+
+def earlier_version(loaded: LoadedProgram) -> LoadedProgram:
+    """The changed program as it was before last month: without its first routing rule
+    (``financial-assistance``), so cost questions fell to the default route."""
+    data = loaded.canonical_dict()
+    data["routes"] = [route for route in data["routes"] if route["id"] != CHANGED_RULE]
+    definition = definition_from_dict(data)
+    return LoadedProgram(
+        path=f"{loaded.path} (before the {CHANGED_RULE} rule)",
+        source_text=yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100),
+        definition=definition,
+        content_hash=compute_content_hash(definition),
+    )
+
+
+def rule_change_time(end: datetime, calendar: BusinessCalendar) -> datetime:
+    """10:00 on the first working day from the 15th of last month, in the program's zone."""
+    zone = calendar.timezone
+    this_month = end.astimezone(zone).date().replace(day=1)
+    day = (this_month - timedelta(days=1)).replace(day=15)
+    while not calendar.is_business_day(day):
+        day += timedelta(days=1)
+    return datetime.combine(day, time(10), tzinfo=zone).astimezone(UTC)
+
+
+def _plan_rule_change(
+    history: History,
+    people: People,
+    shipped: LoadedProgram,
+    referrer: Referrer,
+    rng: random.Random,
+) -> RuleChange:
+    """The program owner applies the shipped patient-support file last month; a cost question
+    that came in the afternoon before (routed to patient services by the earlier version) and
+    another still open there are re-routed to patient access."""
+    calendar = compiled(shipped.definition).calendar
+    change = RuleChange(at=rule_change_time(history.end, calendar))
+    day = change.at.astimezone(calendar.timezone).date() - timedelta(days=1)
+    while not calendar.is_business_day(day):
+        day -= timedelta(days=1)
+    received = datetime.combine(day, time(15), tzinfo=calendar.timezone).astimezone(UTC)
+    definition = version_definition(referrer.source.program.active_version)
+    submission = _synthetic_submission("patient-support", definition, referrer, rng, 9999)
+    submission.request_type = "financial_assistance"
+    submission.answers["reason_for_contact"] = REASONS[0]
+    method = definition.sources[referrer.source.slug].submission_methods[0]
+    history.at(received, people.arrive, referrer, submission, method, RULE_CHANGE_CLIENT_REF, False)
+    history.at(change.at, _apply_rule_change, shipped, people, change)
+    return change
+
+
+def _apply_rule_change(history: History, loaded: LoadedProgram, people: People, change) -> None:
+    change.results = program_apply(
+        programs=[loaded],
+        actor=people.users["owner"],
+        note="Cost and coverage questions go to the patient access team (governance board, "
+        "monthly review).",
+    )
+    _approve_content()
+    moved = Referral.objects.filter(
+        program__slug=CHANGED_PROGRAM,
+        request_type="financial_assistance",
+        queue__slug="patient-services",
+        stage__in=(Stage.QUEUED, Stage.IN_PROGRESS),
+    ).order_by("-client_ref")[:2]  # the planted one ("demo-rule-change") first
+    for number, referral in enumerate(moved):
+        when = people.business(referral, history.now, 1 + number)
+        history.at(
+            when,
+            people.reroute,
+            referral.pk,
+            "patient-access",
+            "Cost questions go to patient access since today's rule change.",
+        )
+
+
+def _synthetic_submission(
+    slug,
+    definition,
+    referrer,
+    rng,
+    index,
+    *,
+    request_type: str | None = None,
+    complete: bool = False,
+) -> Submission:
+    """A synthetic referral; ``complete``: nothing missing, a new lead, and a clinician in the
+    program's target with a valid NPI (what passes a meeting request's validation)."""
     given, family = rng.choice(GIVEN), rng.choice(FAMILY)
-    request_type = rng.choice(sorted(_allowed_request_types(definition, referrer)))
+    request_type = request_type or rng.choice(sorted(_allowed_request_types(definition, referrer)))
     kind = definition.request_types[request_type].lead_kind
-    person = index - 1 if index and rng.random() < 0.03 else index  # a few leads referred twice
+    twice = not complete and index and rng.random() < 0.03
+    person = index - 1 if twice else index  # a few leads referred twice
     lead = {
         "given_name": given,
         "family_name": family,
@@ -327,15 +559,17 @@ def _synthetic_submission(slug, definition, referrer, rng, index) -> Submission:
         "country": "US",
         "preferred_contact": rng.choice(["phone", "email"]),
     }
-    if rng.random() < 0.08:
+    if not complete and rng.random() < 0.08:
         # Some referrers do not say how the person wants to be contacted: incomplete, and the
         # referrer is asked for it. (A chosen method without its detail is refused at intake.)
         lead.pop("preferred_contact")
     if kind == "clinician":
         lead["specialty"] = rng.choice(SPECIALTIES)
         lead["organization"] = rng.choice(["Lakeside Clinic", "Metro Health", "Valley Oncology"])
-        if rng.random() < 0.5:
-            lead["npi"] = rng.choice(["1234567893", "1245319599", "1003000126"])
+        if complete:
+            lead["specialty"] = "oncology"
+        if complete or rng.random() < 0.5:
+            lead["npi"] = npi(person)  # one per person: the program matches duplicates on it
     else:
         lead["birth_year"] = rng.randint(1940, 2000)
     answers = _synthetic_answers(slug, request_type, rng)
@@ -390,61 +624,3 @@ def _synthetic_answers(slug: str, request_type: str, rng: random.Random) -> dict
             answers["question"] = rng.choice(QUESTIONS)
         return answers
     return {"reason_for_contact": rng.choice(REASONS)}
-
-
-def _progress(referral, definition, fate: float, age_days: int) -> None:
-    """Move a freshly routed demo referral along a plausible path for its age.
-
-    ``referral_submit`` has already routed it (queue, stage, prescreen outcome, assignee); the
-    demo plays the people: the medical reviewer signs off gated referrals, the assignee claims
-    and closes the work.
-    """
-    if referral.stage == Stage.AWAITING_REVIEW:
-        if age_days < 1 and fate < 0.7:
-            return  # still waiting for the reviewer
-        reviewer = User.objects.get(username="reviewer")
-        for review in referral.reviews.filter(state="pending"):
-            if fate > 0.95:
-                review_reject(review=review, reviewer=reviewer, reason="Outside the program scope.")
-                return
-            review_approve(review=review, reviewer=reviewer, note="Reviewed; response may go.")
-        referral.refresh_from_db()
-    if referral.stage != Stage.QUEUED:
-        return
-    if age_days < 2 and fate < 0.7:
-        return  # fresh work still waiting in the queue
-    worker = referral.assigned_to
-    if worker is None:
-        return  # nobody available in that team: it waits, unassigned
-    referral_claim(referral=referral, user=worker)
-    if age_days < 10 and fate < 0.5:
-        return
-    if referral.prescreen_outcome == PrescreenOutcome.NOT_ELIGIBLE:
-        referral_close(
-            referral=referral,
-            outcome=Outcome.NOT_QUALIFIED,
-            actor=worker,
-            reason_code="criteria_not_met",
-        )
-    elif fate < 0.12:
-        referral_close(
-            referral=referral,
-            outcome=Outcome.UNREACHABLE,
-            actor=worker,
-            reason_code="retries_exhausted",
-        )
-    elif fate < 0.18:
-        referral_close(
-            referral=referral, outcome=Outcome.DECLINED, actor=worker, reason_code="lead_declined"
-        )
-    elif fate < 0.3 and definition.goal != "trial_prescreening":
-        referral_close(
-            referral=referral,
-            outcome=Outcome.NOT_QUALIFIED,
-            actor=worker,
-            reason_code="specialty_not_targeted",
-        )
-    elif fate < 0.4:
-        return  # still being worked
-    else:
-        referral_close(referral=referral, outcome=Outcome.QUALIFIED, actor=worker)

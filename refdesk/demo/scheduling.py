@@ -3,19 +3,16 @@ support referral whose whole scheduling story is on its timeline — booked by t
 the link, confirmed with an invite, reminded, rescheduled once, marked no-show, and left with
 the reschedule offer sent and a manual check on the queue.
 
-The story runs through the same services the pages call, each at its own moment in the past
-(``now=``), with the follow-up replayed between the steps so the messages go out in the order
-a running worker would have sent them. Audit events carry the time the demo ran (the one
-thing a replay cannot back-date). Idempotent: a referral that already has appointments is
-left alone.
+The story is a chain of steps on the demo's history (``demo.history``): each runs through the
+same services the pages call at its own simulated moment, with the follow-up due before it run
+at its due time, so the messages go out, and the audit events are stamped, when a running
+system would have done it. It is played once, with the rest of the history.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-
-from django.utils import timezone
 
 from refdesk.accounts.models import User
 from refdesk.intake.choices import Stage
@@ -35,7 +32,6 @@ from refdesk.workflow.booking import (
 )
 from refdesk.workflow.messages import message_send
 from refdesk.workflow.submission import referral_submit
-from refdesk.workflow.sweep import followup_replay
 
 ACTOR = "system:demo"
 # The story's referral: a patient-support lead who prefers email (so every message can go).
@@ -51,26 +47,25 @@ HOURS = {
 }
 
 
-def build_scheduling_demo(*, referrer: Referrer, rng: random.Random) -> str | None:
-    """Hours, time off, the story (returns its reference) and upcoming bookings."""
-    _working_hours()
-    story_referral = story_referral_of(referrer)
-    reference = None
-    if story_referral is not None and not story_referral.appointments.exists():
-        reference = _story(story_referral)
-    elif story_referral is not None:
-        reference = story_referral.reference
-    _upcoming(rng)
-    return reference
-
-
-def story_referral_of(referrer: Referrer) -> Referral:
-    """The scheduling story's patient-support referral (demo.scheduling), received a week ago
-    on a weekday morning; its lead prefers email, so every message of the story can go."""
-    received = timezone.now() - dt.timedelta(days=7)
+def plan_story(history, referrer: Referrer) -> None:
+    """Put the story's steps on the history: received a week before its end on a weekday
+    morning; its lead prefers email, so every message of the story can go."""
+    received = history.end - dt.timedelta(days=7)
     while received.weekday() >= 5:  # a weekday: the team is there to take it
         received -= dt.timedelta(days=1)
     received = received.replace(hour=14, minute=30, second=0, microsecond=0)  # 09:30 New York
+    history.at(received, _story_receive, referrer)
+
+
+def story_reference() -> str | None:
+    """The story's reference, once its appointment exists."""
+    referral = Referral.objects.filter(client_ref=STORY_CLIENT_REF).first()
+    if referral is None or not referral.appointments.exists():
+        return None
+    return referral.reference
+
+
+def _story_receive(history, referrer: Referrer) -> None:
     definition = version_definition(referrer.source.program.active_version)
     text = max(definition.consent.texts, key=lambda t: t.published)
     submission = Submission(
@@ -102,12 +97,13 @@ def story_referral_of(referrer: Referrer) -> Referral:
         method=definition.sources[referrer.source.slug].submission_methods[0],
         actor=referrer,
         client_ref=STORY_CLIENT_REF,
-        received_at=received,
+        received_at=history.now,
     )
-    return result.referral
+    history.at(history.now + dt.timedelta(hours=1), _story_intro, result.referral.pk)
 
 
-def _working_hours() -> None:
+def working_hours(*, today: dt.date) -> None:
+    """The members' own hours, and a training day a week after ``today``."""
     for username, (zone, rows) in HOURS.items():
         user = User.objects.filter(username=username).first()
         if user is not None and not user.working_hours.exists():
@@ -115,7 +111,7 @@ def _working_hours() -> None:
     specialist = User.objects.filter(username="specialist").first()
     if specialist is not None and not specialist.time_off.exists():
         # A training day a week from now: the agenda and the slots show the gap.
-        day = timezone.localdate() + dt.timedelta(days=7)
+        day = today + dt.timedelta(days=7)
         start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
         time_off_add(
             owner_user=specialist,
@@ -136,71 +132,63 @@ def _first_slot(referral, *, now, after, before=None, moving=None):
     return None
 
 
-def _story(referral: Referral) -> str | None:
-    """The agent claims it and sends the introduction with the booking link; the lead books
-    (6 days ago) and moves it (an hour later) through the link; the call is missed: no-show."""
-    now = timezone.now()
-    written_at = referral.received_at + dt.timedelta(hours=1)
-    followup_replay(until=written_at)
-    referral.refresh_from_db()
+def _story_intro(history, pk: int) -> None:
+    """The agent claims it and sends the introduction with the booking link."""
+    referral = Referral.objects.select_related("assigned_to").get(pk=pk)
     if referral.stage not in (Stage.QUEUED, Stage.IN_PROGRESS) or referral.assigned_to is None:
-        return None
+        return
     if referral.stage == Stage.QUEUED:
-        referral_claim(referral=referral, user=referral.assigned_to)
+        referral = referral_claim(referral=referral, user=referral.assigned_to)
     message_send(
         referral=referral,
         template_key="support-callback-intro",
         channel="email",
         user=referral.assigned_to,
-        now=written_at,
     )
-    booked_at = now - dt.timedelta(days=6)
-    followup_replay(until=booked_at)
-    referral.refresh_from_db()
-    first = _first_slot(referral, now=booked_at, after=booked_at + dt.timedelta(days=2))
+    history.at(history.end - dt.timedelta(days=6), _story_book, pk)
+
+
+def _story_book(history, pk: int) -> None:
+    """The lead books through the link (6 days before the end)..."""
+    referral = Referral.objects.get(pk=pk)
+    first = _first_slot(referral, now=history.now, after=history.now + dt.timedelta(days=2))
     if first is None:
-        return None
+        return
     appointment = appointment_book(
-        referral=referral,
-        type_key="support-call",
-        starts_at=first.starts_at,
-        actor=LEAD,
-        now=booked_at,
+        referral=referral, type_key="support-call", starts_at=first.starts_at, actor=LEAD
     )
-    moved_at = booked_at + dt.timedelta(hours=1)
-    followup_replay(until=moved_at)
+    history.at(history.now + dt.timedelta(hours=1), _story_move, appointment.pk)
+
+
+def _story_move(history, appointment_pk: int) -> None:
+    """... moves it a day or more later an hour after, through the link ..."""
+    appointment = Appointment.objects.select_related("referral", "member").get(pk=appointment_pk)
     second = _first_slot(
-        referral,
-        now=moved_at,
-        after=first.starts_at + dt.timedelta(days=1),
-        before=now - dt.timedelta(hours=3),
+        appointment.referral,
+        now=history.now,
+        after=appointment.starts_at + dt.timedelta(days=1),
+        before=history.end - dt.timedelta(hours=3),
         moving=appointment,
     )
     if second is None:
-        return referral.reference
-    appointment = appointment_reschedule(
-        appointment=appointment,
-        starts_at=second.starts_at,
-        actor=LEAD,
-        reason="lead_request",
-        now=moved_at,
-    )
-    missed_at = second.starts_at + dt.timedelta(minutes=20)
-    followup_replay(until=missed_at)
-    appointment_record_attendance(
-        appointment=appointment,
-        outcome="no_show",
-        actor=appointment.member,
-        now=missed_at,
-    )
-    return referral.reference
-
-
-def _upcoming(rng: random.Random, count: int = 8) -> None:
-    """Staff book the next days' calls for open referrals of scheduling programs, so the
-    agenda and the team's slots have something in them (only on the first run)."""
-    if Appointment.objects.exclude(referral__client_ref=STORY_CLIENT_REF).exists():
         return
+    appointment = appointment_reschedule(
+        appointment=appointment, starts_at=second.starts_at, actor=LEAD, reason="lead_request"
+    )
+    history.at(second.starts_at + dt.timedelta(minutes=20), _story_missed, appointment.pk)
+
+
+def _story_missed(history, appointment_pk: int) -> None:
+    """... and misses the call: no-show, the reschedule offer and the manual check follow."""
+    appointment = Appointment.objects.select_related("referral", "member").get(pk=appointment_pk)
+    appointment_record_attendance(
+        appointment=appointment, outcome="no_show", actor=appointment.member
+    )
+
+
+def upcoming(rng: random.Random, count: int = 8) -> None:
+    """Staff book the next days' calls for open referrals of scheduling programs, so the
+    agenda and the team's slots have something in them (at the end of the history)."""
     candidates = list(
         Referral.objects.filter(
             stage__in=(Stage.QUEUED, Stage.IN_PROGRESS),

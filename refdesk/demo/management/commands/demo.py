@@ -19,7 +19,7 @@ class Command(BaseCommand):
             "--referrals",
             type=int,
             default=300,
-            help="synthetic referrals over the past 90 days (default 300)",
+            help="synthetic referrals over the past 90 days, worked in time order (default 300)",
         )
         parser.add_argument("--programs-dir", type=Path, default=None)
 
@@ -37,6 +37,18 @@ class Command(BaseCommand):
             f"referrals: {summary.referrals_created} created, "
             f"{summary.referrals_existing} already there"
         )
+        history = summary.history
+        if history is None:
+            write("history: played by an earlier run; nothing added")
+        else:
+            write(
+                f"history: {history.start:%Y-%m-%d} to {history.end:%Y-%m-%d %H:%M} UTC, "
+                f"{history.steps} steps played in time order; rule change on "
+                f"{history.rule_change:%Y-%m-%d}"
+            )
+            if history.refused:
+                # A step whose referral had moved on (refused, nothing written): worth a look.
+                write(f"  {history.refused} steps refused by the services")
         write("\nDemo staff logins (development only): password, then a code from an authenticator")
         write("app holding the TOTP secret (or `oathtool --totp -b SECRET`):")
         for username, role, password, totp_secret in summary.users:
