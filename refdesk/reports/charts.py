@@ -189,12 +189,14 @@ def _draw_funnel(ax, categories, series, unit: Column) -> None:
             color=PALETTE[index % len(PALETTE)],
         )
         labels = []
+        first = one.values[0] if one.values else None
         for i in shown:
             text = _label(one.values[i], unit)
-            previous = one.values[i - 1] if i > 0 else None
-            # A conversion only between two shown counts: one hidden, the ratio would tell it.
-            if previous:
-                text += f" ({percent_text(one.values[i] / previous)} of previous)"
+            # Each step as a share of the first (received): the steps need not be nested (a
+            # lead may qualify without an appointment), so "of the previous" could pass 100%.
+            # Only between two shown counts: with one hidden, the ratio would tell it.
+            if i > 0 and first:
+                text += f" ({percent_text(one.values[i] / first)} of {categories[0].lower()})"
             labels.append(text)
         ax.bar_label(bars, labels=labels, padding=3, fontsize=8)
     ax.set_yticks(positions, categories)

@@ -13,7 +13,8 @@ Definitions (a referral counts at a step if it ever reached it, whatever it did 
 
 Drop-off reasons are the outcomes that end a referral short of qualified: not eligible
 (``not_qualified``), unreachable, declined, withdrawn, duplicate, entered in error; with their
-reason codes. Conversion at each step is that step's count over the previous step's.
+reason codes. Conversion at each step is that step's count over the previous step's, except
+qualified, over all received (a lead may qualify without an appointment).
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ STEP_LABELS = {
     "scheduled": "Scheduled",
     "attended": "Attended",
     "qualified": "Qualified",
+}
+# Each step's conversion is over the step it follows, except qualified: a lead may qualify
+# without an appointment (a support call, materials sent), so it is over all received.
+RATE_BASE = {
+    "routed": "received",
+    "contacted": "routed",
+    "scheduled": "contacted",
+    "attended": "scheduled",
+    "qualified": "received",
 }
 DROP_OFFS = (
     Outcome.NOT_QUALIFIED,
@@ -86,24 +96,23 @@ def funnel_table(
     """The funnel of ``funnel_rows`` (or of ``rows`` with the same keys: the rollups')."""
     label = DIMENSION_LABELS.get(by or "", "")
     columns = [Column("group", label or "Referrals", "text")]
-    previous = None
     for step in STEPS:
         columns.append(Column(step, STEP_LABELS[step]))
-        if previous is not None:
+        if step != STEPS[0]:
+            base = RATE_BASE[step]
             columns.append(
                 Column(
                     f"{step}_rate",
-                    f"{STEP_LABELS[step]} / {STEP_LABELS[previous].lower()}",
+                    f"{STEP_LABELS[step]} / {STEP_LABELS[base].lower()}",
                     "percent",
-                    base=previous,
+                    base=base,
                 )
             )
-        previous = step
     out_rows = []
     for row in funnel_rows(scope, by) if rows is None else rows:
         out = {"group": row["group"] if by else "All referrals"}
-        for before, step in zip(STEPS, STEPS[1:], strict=False):
-            out[f"{step}_rate"] = rate(row[step], row[before])
+        for step in STEPS[1:]:
+            out[f"{step}_rate"] = rate(row[step], row[RATE_BASE[step]])
         out.update({step: row[step] for step in STEPS})
         out_rows.append(out)
     return Table(

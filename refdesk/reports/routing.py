@@ -237,8 +237,7 @@ def versions_table_and_marks(scope: Scope) -> tuple[Table, list[Mark]]:
             marks.append(
                 Mark(
                     at=version.applied_at,
-                    title=f"{program.name}: version {version.number} in force from "
-                    f"{version.applied_at:%d %b %Y %H:%M} UTC",
+                    title=f"{program.name}: version {version.number} in force",
                     detail=what,
                     kind="rule_change",
                 )

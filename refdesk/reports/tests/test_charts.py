@@ -75,14 +75,14 @@ def test_a_hidden_value_is_not_drawn_and_the_note_says_suppressed():
     assert "suppressed" not in full
 
 
-def test_a_funnel_labels_each_step_with_its_conversion_from_the_one_before():
+def test_a_funnel_labels_each_step_with_its_share_of_the_first():
     report = sample_report()
     chart, table = next((c, t) for c, t in charts_of(report) if c.kind == "funnel")
     labels = texts(chart_svg(chart, table))
-    # 103 of 107 routed, 80 of 103 contacted
+    # 103 of 107 routed, 80 of 107 contacted (steps need not nest: shares of the first)
     assert "107" in labels
-    assert "103 (96.3% of previous)" in labels
-    assert "80 (77.7% of previous)" in labels
+    assert "103 (96.3% of received)" in labels
+    assert "80 (74.8% of received)" in labels
 
 
 def test_a_funnel_gives_no_conversion_to_or_from_a_hidden_step():
@@ -99,8 +99,8 @@ def test_a_funnel_gives_no_conversion_to_or_from_a_hidden_step():
     )
     chart = Chart("f", "Funnel", "funnel", table="f", x="step", series=("people",))
     labels = texts(chart_svg(chart, table, threshold=5))
-    assert "40" in labels and "38 (95.0% of previous)" in labels
-    assert sum("of previous" in label for label in labels) == 1
+    assert "40" in labels and "38 (95.0% of received)" in labels
+    assert sum("of received" in label for label in labels) == 1
 
 
 def test_a_funnel_of_several_columns_draws_each_row_across_the_steps():
@@ -120,7 +120,7 @@ def test_a_funnel_of_several_columns_draws_each_row_across_the_steps():
     chart = Chart("f", "Funnel", "funnel", "f", x="source", series=("received", "qualified"))
     labels = texts(chart_svg(chart, table))
     assert {"Received", "Qualified", "Clinic", "Pharmacy"} <= set(labels)
-    assert "10 (25.0% of previous)" in labels and "15 (50.0% of previous)" in labels
+    assert "10 (25.0% of received)" in labels and "15 (50.0% of received)" in labels
 
 
 def test_percents_and_durations_are_drawn_in_their_units():

@@ -140,6 +140,8 @@ def test_funnel(january):
     table = funnel.funnel_table(scope())
     assert table.rows[0]["contacted_rate"] == pytest.approx(4 / 5)
     assert table.rows[0]["attended_rate"] == pytest.approx(1 / 2)
+    # Qualified is over all received: a lead may qualify without an appointment.
+    assert table.rows[0]["qualified_rate"] == pytest.approx(2 / 5)
 
 
 def test_drop_off_reasons(january):

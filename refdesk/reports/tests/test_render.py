@@ -134,7 +134,7 @@ def test_the_pdf_has_pages_and_its_text_reads_back_with_the_charts(report):
     assert RULE_CHANGE.title in text
     # the charts are drawn, their text with them: a title and a funnel label
     assert "Qualified referrals by source" in text
-    assert "103 (96.3% of previous)" in text
+    assert "103 (96.3% of received)" in text
     assert "Page 1 of" in text
 
 
