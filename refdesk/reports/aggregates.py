@@ -38,11 +38,18 @@ class Seconds(Func):
 
 
 def histograms(
-    queryset: QuerySet, seconds_expression, by: str | None = None, *, prefix: str = ""
+    queryset: QuerySet,
+    seconds_expression,
+    by: str | None = None,
+    *,
+    prefix: str = "",
+    column: str | None = None,
 ) -> dict[str, list[tuple[int, int]]]:
-    """{group: [(minute, count)]} of the non-null values per group of dimension ``by`` (one
-    group, "all", when None), ascending: counted by the database in one query."""
-    column = f"{prefix}{DIMENSIONS[by]}" if by else None
+    """{group: [(minute, count)]} of the non-null values per group — of dimension ``by``, or
+    of any ``column`` of the queried model (a stage, a field name); one group, "all", when
+    neither — ascending, counted by the database in one query."""
+    if column is None and by is not None:
+        column = f"{prefix}{DIMENSIONS[by]}"
     keys = [column] if column else []
     rows = (
         queryset.order_by()

@@ -15,7 +15,14 @@ from __future__ import annotations
 from django.db.models import Count, Exists, F, OuterRef, Q
 
 from refdesk.intake.models import MissingItem
-from refdesk.reports.aggregates import Seconds, group_rows, merge_histograms, percentile, rate
+from refdesk.reports.aggregates import (
+    Seconds,
+    group_rows,
+    histograms,
+    merge_histograms,
+    percentile,
+    rate,
+)
 from refdesk.reports.cells import DASH, duration_text
 from refdesk.reports.document import Column, Table
 from refdesk.reports.scope import DIMENSION_LABELS, Scope
@@ -75,7 +82,11 @@ def missing_fields_table(scope: Scope, *, limit: int = 15) -> Table:
         .annotate(missing=Count("pk"), supplied=Count("pk", filter=Q(resolved_at__isnull=False)))
         .order_by("-missing", "field")[:limit]
     )
-    by_field = _field_waits(items)
+    by_field = histograms(
+        items.filter(resolved_at__isnull=False),
+        Seconds(F("resolved_at"), F("recorded_at")),
+        column="field",
+    )
     rows = [
         {
             "field": row["field"],
@@ -107,19 +118,3 @@ def missing_fields_table(scope: Scope, *, limit: int = 15) -> Table:
             f"Median time to supply over all fields: {overall_text}."
         ),
     )
-
-
-def _field_waits(items) -> dict[str, list[tuple[int, int]]]:
-    rows = (
-        items.filter(resolved_at__isnull=False)
-        .order_by()
-        .annotate(_s=Seconds(F("resolved_at"), F("recorded_at")))
-        .annotate(_m=F("_s") / 60)
-        .values("field", "_m")
-        .annotate(_n=Count("pk"))
-        .values_list("field", "_m", "_n")
-    )
-    result: dict[str, list[tuple[int, int]]] = {}
-    for field_name, minute, count in rows:
-        result.setdefault(field_name, []).append((int(minute), int(count)))
-    return result

@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 
 from refdesk.intake.choices import OPEN_STAGES, Stage, SubmissionMethod
 from refdesk.intake.models import MissingItem, Referral
-from refdesk.reports.aggregates import Seconds, histograms, merge_histograms, percentile
+from refdesk.reports.aggregates import Seconds, histograms, percentile
 from refdesk.reports.document import Column, Table
 from refdesk.reports.scope import Scope
 
@@ -112,7 +112,7 @@ def open_work_table(scope: Scope) -> Table:
         .values("stage")
         .annotate(n=Count("pk"), oldest=Min("received_at"), longest=Max(standing))
     }
-    by_stage = _standing_histograms(open_work, standing)
+    by_stage = histograms(open_work, standing, column="stage")
     rows = []
     for stage in STAGE_ORDER:
         row = counted.get(stage.value)
@@ -140,21 +140,6 @@ def open_work_table(scope: Scope) -> Table:
         rows=rows,
         note="As of the report's time, whatever the period: wall-clock time in the stage.",
     )
-
-
-def _standing_histograms(open_work, standing) -> dict[str, list[tuple[int, int]]]:
-    rows = (
-        open_work.order_by()
-        .annotate(_s=standing)
-        .annotate(_m=F("_s") / 60)
-        .values("stage", "_m")
-        .annotate(_n=Count("pk"))
-        .values_list("stage", "_m", "_n")
-    )
-    result: dict[str, list[tuple[int, int]]] = {}
-    for stage, minute, count in rows:
-        result.setdefault(stage, []).append((int(minute), int(count)))
-    return {stage: merge_histograms(values) for stage, values in result.items()}
 
 
 def still_missing_table(scope: Scope) -> Table:

@@ -300,3 +300,16 @@ def test_closing_does_not_undo_a_breach_nor_make_one(january, closed_after_due, 
     [row] = response.response_rows(scope(), None)
     assert (row["overdue"], row["running"]) == (overdue, 0)
     assert row["measured"] == 4 + overdue
+
+
+def test_open_work_shows_how_long_it_has_stood_in_its_stage(january):
+    # Open now: r3 (received 1 Jan 04:30 UTC) and r4 (11 Jan 16:00 UTC), both still in the
+    # stage routing put them in at receipt; the report is read on 10 Feb 12:00 UTC.
+    rows = lifecycle.open_work_table(scope()).rows
+    assert sum(row["count"] for row in rows) == 2
+    [row] = rows  # both in one stage
+    r4_minutes = (30 * 24 - 4) * 60  # 11 Jan 16:00 -> 10 Feb 12:00
+    r3_minutes = (40 * 24 + 7) * 60 + 30  # 1 Jan 04:30 -> 10 Feb 12:00
+    assert row["median"] == r4_minutes * 60  # nearest rank of two: the lower
+    assert row["longest"] == r3_minutes * 60
+    assert row["oldest"] == "2027-01-01"
