@@ -1,11 +1,13 @@
 """Small shared pieces of the report queries: grouping by a dimension, durations in the
 database, and percentiles read from a histogram the database counted.
 
-Percentiles are nearest-rank over whole minutes: the p-th percentile of N values is the
-smallest value v such that at least ceil(p * N) values are <= v. The database groups the values
-by minute and counts them (``GROUP BY``, one row per distinct minute, never per referral); the
-rank is found in that short histogram. Exact to the minute, the same on SQLite and PostgreSQL,
-and computable from a rollup of the same histogram.
+Percentiles are nearest-rank over durations rounded down to a **step**: 5 minutes under 8 hours,
+30 minutes under 48 hours, the hour beyond (``bucket``). The p-th percentile of N values is the
+smallest step v such that at least ceil(p * N) values fall at or below it. The database rounds
+the values and counts them (``GROUP BY``: at most a few hundred rows, never one per referral);
+the rank is found in that short histogram. The same on SQLite and PostgreSQL, and computable
+from a rollup of the same histogram, which therefore stays a few hundred rows per group
+whatever the number of referrals.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from django.db.models import Aggregate, Count, F, Func, IntegerField, QuerySet
+from django.db.models import Aggregate, Case, Count, F, Func, IntegerField, Q, QuerySet, When
 
 from refdesk.reports.scope import DIMENSIONS
 
@@ -37,6 +39,26 @@ class Seconds(Func):
         return sql, (*end[1], *start[1])
 
 
+# (below this many seconds, round down to this many)
+STEPS = ((8 * 3600, 300), (48 * 3600, 1800))
+BEYOND = 3600
+
+
+def bucket(name: str = "_s") -> Case:
+    """The duration in field (or annotation) ``name`` rounded down to its step, in SQL
+    (integer division on both databases)."""
+    cases = [When(Q(**{f"{name}__lt": limit}), then=F(name) / step * step) for limit, step in STEPS]
+    return Case(*cases, default=F(name) / BEYOND * BEYOND, output_field=IntegerField())
+
+
+def bucket_of(seconds: int) -> int:
+    """The same rounding in Python (tests, and values not read from the database)."""
+    for limit, step in STEPS:
+        if seconds < limit:
+            return seconds // step * step
+    return seconds // BEYOND * BEYOND
+
+
 def histograms(
     queryset: QuerySet,
     seconds_expression,
@@ -45,7 +67,7 @@ def histograms(
     prefix: str = "",
     column: str | None = None,
 ) -> dict[str, list[tuple[int, int]]]:
-    """{group: [(minute, count)]} of the non-null values per group — of dimension ``by``, or
+    """{group: [(step, count)]} of the non-null values per group — of dimension ``by``, or
     of any ``column`` of the queried model (a stage, a field name); one group, "all", when
     neither — ascending, counted by the database in one query."""
     if column is None and by is not None:
@@ -55,7 +77,7 @@ def histograms(
         queryset.order_by()
         .annotate(_s=seconds_expression)
         .filter(_s__isnull=False)
-        .annotate(_m=F("_s") / 60)
+        .annotate(_m=bucket())
         .values(*keys, "_m")
         .annotate(_n=Count("pk"))
         .values_list(*keys, "_m", "_n")
@@ -68,25 +90,25 @@ def histograms(
 
 
 def percentile(histogram_rows: Iterable[tuple[int, int]], p: float) -> int | None:
-    """The nearest-rank ``p`` percentile (0 < p <= 1) in seconds (a whole minute), or None."""
+    """The nearest-rank ``p`` percentile (0 < p <= 1) in seconds (a step's start), or None."""
     rows = sorted(histogram_rows)
     total = sum(count for _, count in rows)
     if not total:
         return None
     rank = max(1, math.ceil(p * total))
     seen = 0
-    for minute, count in rows:
+    for value, count in rows:
         seen += count
         if seen >= rank:
-            return minute * 60
-    return rows[-1][0] * 60  # pragma: no cover - unreachable: seen reaches total
+            return value
+    return rows[-1][0]  # pragma: no cover - unreachable: seen reaches total
 
 
 def merge_histograms(*parts: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     merged: dict[int, int] = {}
     for part in parts:
-        for minute, count in part:
-            merged[minute] = merged.get(minute, 0) + count
+        for value, count in part:
+            merged[value] = merged.get(value, 0) + count
     return sorted(merged.items())
 
 

@@ -76,8 +76,10 @@ class Dashboard:
 
 
 def dashboard(scope: Scope) -> Dashboard:
-    versions, marks = versions_table_and_marks(scope)
     use_rollups = rollups.covers(scope)
+    versions, marks = versions_table_and_marks(
+        scope, counted=rollups.received_by_version(scope) if use_rollups else None
+    )
     if use_rollups:
         [total] = rollups.rolled_up(scope, None)
         by_queue = rollups.rolled_up(scope, "queue")

@@ -6,7 +6,8 @@ Definitions, over referrals received in the period:
   **incomplete**: something was (the referral waited in ``needs_info``);
 - **fields most often missing**: ``MissingItem`` rows by field name (never a value);
 - **time to supply**: from the item's recording to the referrer supplying it (``resolved_at``),
-  wall-clock; median and 90th percentile (nearest rank, whole minutes); still missing counted;
+  wall-clock; median and 90th percentile (nearest rank, to the step: ``aggregates``); still
+  missing counted;
 - **duplicates**: referrals recognised as the same lead as a recent one (``duplicate_of`` set).
 """
 

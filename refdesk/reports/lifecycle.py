@@ -6,7 +6,8 @@ Definitions:
 - **entries**: referrals received in the period by source and submission method;
 - **step times** over referrals received in the period: receipt to routing and receipt to
   closure in wall-clock time, receipt to first response in business time (as the SLA counts);
-  median and 90th percentile (nearest rank, whole minutes) of those that took the step;
+  median and 90th percentile (nearest rank, to the step: ``aggregates``) of those that took
+  the step;
 - **open work now** (as of the report, whatever the period): per stage, how many referrals of
   the scope's programs stand there, the median time they have stood there and the longest
   (``stage_changed_at``, or receipt for work still in the stage it arrived in) and the oldest

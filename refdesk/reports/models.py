@@ -15,6 +15,10 @@ class MonthRollup(models.Model):
     month = models.DateField()  # the first day, in the program's zone
     source = models.CharField(max_length=63)
     queue = models.CharField(max_length=63, blank=True)
+    # The version that handled them (the dashboard's "referrals received under each version").
+    program_version = models.ForeignKey(
+        "programs.ProgramVersion", on_delete=models.CASCADE, related_name="+"
+    )
     # Referrals received in the month (the funnel and drop-offs: funnel.py).
     received = models.PositiveIntegerField(default=0)
     routed = models.PositiveIntegerField(default=0)
@@ -41,7 +45,8 @@ class MonthRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["program", "month", "source", "queue"], name="month_rollup_group"
+                fields=["program", "month", "source", "queue", "program_version"],
+                name="month_rollup_group",
             ),
         ]
 
@@ -50,26 +55,28 @@ class MonthRollup(models.Model):
 
 
 class ResponseRollup(models.Model):
-    """How many first responses of a month's referrals took each whole minute (business time):
-    the histogram medians and percentiles are read from (``aggregates.percentile``)."""
+    """How many first responses of a month's referrals took each step of time (business time,
+    rounded down as ``aggregates.bucket`` does): the histogram medians and percentiles are read
+    from (``aggregates.percentile``). A few hundred rows per group at most, whatever the
+    number of referrals."""
 
     program = models.ForeignKey("programs.Program", on_delete=models.CASCADE, related_name="+")
     month = models.DateField()
     source = models.CharField(max_length=63)
     queue = models.CharField(max_length=63, blank=True)
-    minute = models.PositiveIntegerField()
+    step = models.PositiveIntegerField()  # seconds: the start of the step
     count = models.PositiveIntegerField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["program", "month", "source", "queue", "minute"],
+                fields=["program", "month", "source", "queue", "step"],
                 name="response_rollup_group",
             ),
         ]
 
     def __str__(self):
-        return f"{self.program_id} {self.month:%Y-%m} {self.minute} min x{self.count}"
+        return f"{self.program_id} {self.month:%Y-%m} {self.step} s x{self.count}"
 
 
 class RollupState(models.Model):

@@ -4,7 +4,7 @@ Definitions, over referrals received in the period:
 
 - **time to first response**: ``first_response_seconds`` — the program's business time from
   receipt to the first response to the lead, less the time the clock stood still while the
-  referrer owed information; median and 90th percentile (nearest rank, whole minutes).
+  referrer owed information; median and 90th percentile (nearest rank, to the step: ``aggregates``).
 - **on time**: responded no later than ``first_response_due_at``; **late**: responded after it;
   **overdue**: never responded and the due time passed before it was closed, or, still open,
   before the report was made; **running**: open, not yet responded, not yet due. Referrals
@@ -124,6 +124,6 @@ def response_table(
         total_column="measured",
         note=(
             "Referrals received in the period. Times are business time from receipt, less time "
-            "waiting on the referrer; percentiles are nearest-rank to the minute."
+            "waiting on the referrer; percentiles are nearest-rank, to 5 minutes under 8 hours."
         ),
     )

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -37,6 +37,7 @@ from refdesk.audit.models import AuditChainHead, AuditEvent
 from refdesk.intake.models import Referral
 from refdesk.programs.models import Program
 from refdesk.reports import activity, funnel, response
+from refdesk.reports.aggregates import bucket
 from refdesk.reports.models import MonthRollup, ResponseRollup, RollupState
 from refdesk.reports.scope import Scope, program_timezone
 from refdesk.scheduling.models import Appointment
@@ -47,6 +48,7 @@ SLA_COLUMNS = ("on_time", "late", "missed")
 APPOINTMENT_COLUMNS = {"booked": "appointments", "attended": "appointments_attended",
                        "no_show": "appointments_no_show"}  # fmt: skip
 GROUP = ("source__slug", "queue__slug")
+VERSIONED = (*GROUP, "program_version")
 CHUNK = 500
 
 
@@ -78,21 +80,27 @@ def rollup_month(program: Program, month: dt.date, *, now: dt.datetime) -> int:
     cohort = scope.referrals().order_by()
     sla = response.sla_measures(now)
     measures = funnel.funnel_measures() | {key: sla[key] for key in SLA_COLUMNS}
-    groups: dict[tuple[str, str], dict] = {}
-    for row in cohort.values(*GROUP).annotate(**measures):
-        key = (row.pop("source__slug"), row.pop("queue__slug") or "")
+    groups: dict[tuple[str, str, int], dict] = {}
+    for row in cohort.values(*VERSIONED).annotate(**measures):
+        key = (row["source__slug"], row["queue__slug"] or "", row["program_version"])
         groups[key] = {name: row[name] for name in measures}
     booked = activity.appointments(scope).order_by()
     appointment = activity.appointment_measures()
     wanted = {name: appointment[name] for name in APPOINTMENT_COLUMNS}
-    for row in booked.values("referral__source__slug", "referral__queue__slug").annotate(**wanted):
-        key = (row["referral__source__slug"], row["referral__queue__slug"] or "")
+    for row in booked.values(
+        "referral__source__slug", "referral__queue__slug", "referral__program_version"
+    ).annotate(**wanted):
+        key = (
+            row["referral__source__slug"],
+            row["referral__queue__slug"] or "",
+            row["referral__program_version"],
+        )
         into = groups.setdefault(key, {})
         for name, column in APPOINTMENT_COLUMNS.items():
             into[column] = row[name] or 0
-    minutes = (
+    steps = (
         cohort.filter(first_response_seconds__isnull=False)
-        .annotate(_m=F("first_response_seconds") / 60)
+        .annotate(_m=bucket("first_response_seconds"))
         .values(*GROUP, "_m")
         .annotate(_n=Count("pk"))
     )
@@ -102,10 +110,10 @@ def rollup_month(program: Program, month: dt.date, *, now: dt.datetime) -> int:
             month=month,
             source=row["source__slug"],
             queue=row["queue__slug"] or "",
-            minute=row["_m"],
+            step=row["_m"],
             count=row["_n"],
         )
-        for row in minutes
+        for row in steps
     ]
     with transaction.atomic():
         # Refreshes (several workers) take turns: one month is rewritten by one at a time.
@@ -113,8 +121,15 @@ def rollup_month(program: Program, month: dt.date, *, now: dt.datetime) -> int:
         MonthRollup.objects.filter(program=program, month=month).delete()
         ResponseRollup.objects.filter(program=program, month=month).delete()
         MonthRollup.objects.bulk_create(
-            MonthRollup(program=program, month=month, source=source, queue=queue, **counts)
-            for (source, queue), counts in groups.items()
+            MonthRollup(
+                program=program,
+                month=month,
+                source=source,
+                queue=queue,
+                program_version_id=version,
+                **counts,
+            )
+            for (source, queue, version), counts in groups.items()
         )
         ResponseRollup.objects.bulk_create(histogram, batch_size=1000)
     return len(groups)
@@ -243,9 +258,9 @@ def rolled_up(scope: Scope, by: str | None = None) -> list[dict]:
     live = _live_clocks(scope, by)
     hist: dict = {}
     hist_rows = _histogram_rows(scope).order_by()
-    for row in hist_rows.values(*([key] if key else []), "minute").annotate(n=Sum("count")):
+    for row in hist_rows.values(*([key] if key else []), "step").annotate(n=Sum("count")):
         group = _group_of(row.get(key) if key else "all")
-        hist.setdefault(group, []).append((row["minute"], row["n"]))
+        hist.setdefault(group, []).append((row["step"], row["n"]))
     result = []
     for row in stored:
         group = _group_of(row.get(key) if key else "all")
@@ -262,6 +277,14 @@ def rolled_up(scope: Scope, by: str | None = None) -> list[dict]:
         )
         result.append(out)
     return sorted(result, key=lambda r: str(r["group"]))
+
+
+def received_by_version(scope: Scope) -> dict[int, int]:
+    """{program version id: referrals received under it} in the scope, from the rollups."""
+    return {
+        row["program_version"]: row["n"]
+        for row in _rows(scope).order_by().values("program_version").annotate(n=Sum("received"))
+    }
 
 
 def _group_of(value) -> str:

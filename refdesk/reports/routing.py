@@ -203,14 +203,22 @@ def definition_changes(old: dict, new: dict) -> list[str]:
     return changes or ["no change in content"]
 
 
-def versions_table_and_marks(scope: Scope) -> tuple[Table, list[Mark]]:
+def versions_table_and_marks(
+    scope: Scope, *, counted: dict[int, int] | None = None
+) -> tuple[Table, list[Mark]]:
+    """The versions in force and their marks; ``counted``: referrals received under each
+    version when the caller has them already (the rollups), else counted here."""
     rows = []
     marks = []
     previous: dict[int, ProgramVersion] = {}
-    counted = {
-        row["program_version"]: row["n"]
-        for row in scope.referrals().order_by().values("program_version").annotate(n=Count("pk"))
-    }
+    if counted is None:
+        counted = {
+            row["program_version"]: row["n"]
+            for row in scope.referrals()
+            .order_by()
+            .values("program_version")
+            .annotate(n=Count("pk"))
+        }
     for program, version in versions_in_force(scope):
         start, _ = scope.bounds(program)
         earlier = previous.get(program.pk) or (

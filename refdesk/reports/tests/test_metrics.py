@@ -30,7 +30,7 @@ from refdesk.accounts.models import Team, User
 from refdesk.intake.choices import Outcome, Stage
 from refdesk.intake.models import MissingItem, Referral
 from refdesk.reports import activity, consent, funnel, intake_quality, lifecycle, response, routing
-from refdesk.reports.aggregates import percentile
+from refdesk.reports.aggregates import bucket, bucket_of, percentile
 from refdesk.reports.monthly import monthly_report
 from refdesk.reports.scope import Scope, parse_month
 from refdesk.scheduling.models import Appointment
@@ -169,11 +169,28 @@ def test_an_empty_period_has_no_median_and_no_rate(january):
 
 def test_percentile_is_nearest_rank():
     assert percentile([], 0.5) is None
-    assert percentile([(5, 1)], 0.5) == 300
-    assert percentile([(1, 1), (2, 1)], 0.5) == 60  # the lower of two: ceil(0.5 * 2) = 1st
-    assert percentile([(1, 1), (2, 1), (3, 1)], 0.5) == 120
-    assert percentile([(1, 9), (100, 1)], 0.9) == 60
-    assert percentile([(1, 9), (100, 1)], 0.91) == 6000
+    assert percentile([(300, 1)], 0.5) == 300
+    assert percentile([(60, 1), (120, 1)], 0.5) == 60  # the lower of two: ceil(0.5 * 2) = 1st
+    assert percentile([(60, 1), (120, 1), (180, 1)], 0.5) == 120
+    assert percentile([(60, 9), (6000, 1)], 0.9) == 60
+    assert percentile([(60, 9), (6000, 1)], 0.91) == 6000
+
+
+@pytest.mark.parametrize(
+    ("seconds", "step"),
+    [(0, 0), (299, 0), (301, 300), (8 * 3600 - 1, 8 * 3600 - 300), (8 * 3600, 8 * 3600),
+     (8 * 3600 + 1799, 8 * 3600), (48 * 3600 + 3599, 48 * 3600), (100 * 3600 + 5, 100 * 3600)],
+)  # fmt: skip
+def test_durations_are_rounded_down_to_their_step_in_python_and_in_sql(january, seconds, step):
+    assert bucket_of(seconds) == step
+    Referral.objects.filter(pk=january["r1"].pk).update(first_response_seconds=seconds)
+    rounded = (
+        Referral.objects.filter(pk=january["r1"].pk)
+        .annotate(_r=bucket("first_response_seconds"))
+        .values_list("_r", flat=True)
+        .get()
+    )
+    assert rounded == step
 
 
 def test_appointments_and_no_show_rate(january):

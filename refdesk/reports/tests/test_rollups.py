@@ -15,7 +15,7 @@ from refdesk.intake.choices import Outcome, Stage
 from refdesk.intake.models import Referral
 from refdesk.reports import activity, funnel, response
 from refdesk.reports.models import MonthRollup
-from refdesk.reports.rollups import covers, rolled_up, rollup_refresh
+from refdesk.reports.rollups import covers, received_by_version, rolled_up, rollup_refresh
 from refdesk.reports.scope import Scope
 from refdesk.scheduling.models import Appointment
 from refdesk.testing import education, submit, support, trial
@@ -156,6 +156,13 @@ def test_rollups_equal_the_raw_definitions(seed):
             sla["on_time"],
             sla["overdue"],
         )
+    # Referrals under each program version (the dashboard's versions table).
+    from django.db.models import Count
+
+    raw_versions = dict(
+        _scope().referrals().order_by().values_list("program_version").annotate(n=Count("pk"))
+    )
+    assert received_by_version(_scope()) == raw_versions
     # Appointments: by their start month, as the raw table counts them.
     [appointments] = activity.appointments_table(_scope(), None).rows
     [total] = rolled_up(_scope(), None)
