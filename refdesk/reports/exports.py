@@ -72,12 +72,16 @@ def _zip(files: dict[str, bytes], report: Report) -> bytes:
     return buffer.getvalue()
 
 
-def _render(report: Report, fmt: str) -> ExportFile:
+def _render(report: Report, fmt: str, page: dict[str, str]) -> ExportFile:
+    """One format of the pack; ``page`` keeps the HTML once rendered (its charts are most of
+    the work), for the PDF drawn from it."""
     base = pack_basename(report)
+    if fmt in ("html", "pdf") and "html" not in page:
+        page["html"] = render_html(report)
     if fmt == "html":
-        return ExportFile(f"{base}.html", "text/html; charset=utf-8", render_html(report).encode())
+        return ExportFile(f"{base}.html", "text/html; charset=utf-8", page["html"].encode())
     if fmt == "pdf":
-        return ExportFile(f"{base}.pdf", "application/pdf", render_pdf(report))
+        return ExportFile(f"{base}.pdf", "application/pdf", render_pdf(report, html=page["html"]))
     if fmt == "xlsx":
         return ExportFile(
             f"{base}.xlsx",
@@ -143,7 +147,8 @@ def _rendered(
     """The report as exported (suppressed) and its files, in memory."""
     chosen = _formats(formats)
     shown = suppressed_report(report, _threshold(threshold))
-    return shown, [_render(shown, fmt) for fmt in chosen]
+    page: dict[str, str] = {}
+    return shown, [_render(shown, fmt, page) for fmt in chosen]
 
 
 def _out_dir(out_dir: str | os.PathLike) -> Path:

@@ -40,8 +40,10 @@ def _weasyprint():
     return weasyprint
 
 
-def render_pdf(report: Report) -> bytes:
-    """The PDF of ``render_html(report)``. The document holds everything it shows (no address
-    to fetch), so the base URL is never used."""
+def render_pdf(report: Report, *, html: str | None = None) -> bytes:
+    """The PDF of ``render_html(report)`` (or of ``html``, that page already rendered: the
+    pack renders its charts once for both). The document holds everything it shows (no
+    address to fetch), so the base URL is never used."""
     weasyprint = _weasyprint()
-    return weasyprint.HTML(string=render_html(report), base_url=None).write_pdf()
+    page = render_html(report) if html is None else html
+    return weasyprint.HTML(string=page, base_url=None).write_pdf()
