@@ -51,6 +51,12 @@ class ConsentRecord(BaseModel):
                 name="consent_expiry",
                 condition=models.Q(granted=True, expires_at__isnull=False),
             ),
+            # Reports: the withdrawals and expiries of a period (few among all records).
+            models.Index(
+                fields=["recorded_at"],
+                name="consent_withdrawn_or_expired",
+                condition=models.Q(event__in=["withdrawn", "expired"]),
+            ),
         ]
 
     def __str__(self):

@@ -175,6 +175,13 @@ class Referral(BaseModel):
             ),
             # Reports and lists by program over time.
             models.Index(fields=["program", "received_at"], name="referral_program_time"),
+            # Reports' open work by stage (and the dashboard's oldest of each): open referrals
+            # only, a small part of all of them.
+            models.Index(
+                fields=["program", "stage", "received_at"],
+                name="referral_open_work",
+                condition=Q(closed_at__isnull=True),
+            ),
             # Reports' live SLA clocks: open referrals still waiting for a first response, by
             # due time (refdesk.reports.rollups reads only these; everything else is rolled up).
             models.Index(

@@ -176,6 +176,13 @@ class Message(BaseModel):
             models.Index(
                 fields=["provider_id"], condition=~Q(provider_id=""), name="message_provider"
             ),
+            # Reports: messages sent in a period, and those the consent check refused.
+            models.Index(
+                fields=["sent_at"], condition=Q(sent_at__isnull=False), name="message_sent"
+            ),
+            models.Index(
+                fields=["created_at"], condition=Q(status="refused"), name="message_refused"
+            ),
         ]
 
     def __str__(self):

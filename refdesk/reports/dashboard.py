@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from refdesk.intake.choices import Stage
 from refdesk.intake.models import Referral
 from refdesk.reports import funnel, response, rollups
-from refdesk.reports.document import Chart, Column, Report, Section, Table
+from refdesk.reports.document import Chart, Report, Section
 from refdesk.reports.lifecycle import STAGE_ORDER
 from refdesk.reports.monthly import headline_table, trend_table
 from refdesk.reports.routing import versions_table_and_marks
@@ -68,6 +68,11 @@ def period_bounds(period: str, today: dt.date, programs=()) -> tuple[dt.date, dt
     raise ValueError(period)
 
 
+def _months(scope: Scope) -> int:
+    """How many months the period spans (the trend's length)."""
+    return (scope.end.year - scope.start.year) * 12 + scope.end.month - scope.start.month + 1
+
+
 @dataclass
 class Dashboard:
     report: Report
@@ -84,35 +89,18 @@ def dashboard(scope: Scope) -> Dashboard:
         [total] = rollups.rolled_up(scope, None)
         by_queue = rollups.rolled_up(scope, "queue")
         by_source = rollups.rolled_up(scope, "source")
-        by_month = rollups.rolled_up(scope, "month")
-        trend = Table(
-            key="trend",
-            title="Received and qualified, month by month",
-            columns=[
-                Column("month", "Month", "text"),
-                Column("received", "Received"),
-                Column("qualified", "Qualified so far"),
-            ],
-            rows=[
-                {"month": r["group"], "received": r["received"], "qualified": r["qualified"]}
-                for r in by_month
-            ],
-            total_column="received",
-            note="Each month's referrals, qualified as they stand now.",
-        )
         tables = [
             headline_table(scope, total),
             funnel.funnel_table(scope, rows=[total]),
-            trend,
+            trend_table(scope, months=_months(scope)),
             response.response_table(scope, "queue", rows=by_queue),
             funnel.drop_off_table(scope, "source", rows=by_source),
         ]
     else:
-        months = (scope.end.year - scope.start.year) * 12 + scope.end.month - scope.start.month + 1
         tables = [
             headline_table(scope),
             funnel.funnel_table(scope),
-            trend_table(scope, months=max(1, min(months, 24))),
+            trend_table(scope, months=_months(scope)),
             response.response_table(scope, "queue"),
             funnel.drop_off_table(scope, "source"),
         ]
@@ -183,7 +171,7 @@ def oldest_open(scope: Scope, per_stage: int = 5) -> list[OpenWork]:
         if stage == Stage.RECEIVED:
             continue
         rows = list(
-            Referral.objects.filter(program__in=scope.programs, stage=stage)
+            Referral.objects.filter(program__in=scope.programs, stage=stage, closed_at__isnull=True)
             .filter(scope.filter_q())
             .order_by("received_at", "pk")
             .values_list("reference", "public_id", "received_at", "queue__slug")[:per_stage]

@@ -87,7 +87,9 @@ def funnel_measures() -> dict:
 
 def funnel_rows(scope: Scope, by: str | None = None) -> list[dict]:
     """Per group of the cohort: ``funnel_measures``."""
-    return group_rows(scope.referrals(), by, funnel_measures())
+    return scope.remember(
+        ("funnel", by), lambda: group_rows(scope.referrals(), by, funnel_measures())
+    )
 
 
 def funnel_table(

@@ -102,9 +102,9 @@ def step_times_table(scope: Scope) -> Table:
 
 def open_work_table(scope: Scope) -> Table:
     """Open work now, per stage (every open referral of the scope's programs and filters)."""
-    open_work = Referral.objects.filter(program__in=scope.programs, stage__in=STAGE_ORDER).filter(
-        scope.filter_q()
-    )
+    open_work = Referral.objects.filter(
+        program__in=scope.programs, stage__in=STAGE_ORDER, closed_at__isnull=True
+    ).filter(scope.filter_q())
     since = Coalesce(F("stage_changed_at"), F("received_at"))
     standing = Seconds(Value(scope.now), since)
     counted = {

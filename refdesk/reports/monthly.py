@@ -16,7 +16,16 @@ from django.utils import timezone
 
 from refdesk.intake.choices import Outcome
 from refdesk.intake.models import Referral
-from refdesk.reports import activity, consent, funnel, intake_quality, lifecycle, response, routing
+from refdesk.reports import (
+    activity,
+    consent,
+    funnel,
+    intake_quality,
+    lifecycle,
+    response,
+    rollups,
+    routing,
+)
 from refdesk.reports.aggregates import rate
 from refdesk.reports.document import Chart, Column, Report, Section, Table
 from refdesk.reports.scope import Scope, parse_month
@@ -70,16 +79,41 @@ def headline_table(scope: Scope, total: dict | None = None) -> Table:
 
 def trend_table(scope: Scope, months: int = 12) -> Table:
     """Received and qualified per month for the last ``months`` months up to the period's end
-    (each program's months in its own zone: one query per program)."""
+    (each program's months in its own zone): from the rollups when they cover those months,
+    else one query per program."""
+    first = scope.end.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    last = (scope.end.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    trend_scope = scope.with_period(first, last - dt.timedelta(days=1))
+    if rollups.covers(trend_scope):
+        rows = [
+            {"month": row["group"], "received": row["received"], "qualified": row["qualified"]}
+            for row in rollups.rolled_up(trend_scope, "month")
+            if row["received"]
+        ]
+    else:
+        rows = _trend_rows(trend_scope)
+    return Table(
+        key="trend",
+        title="Received and qualified, month by month",
+        columns=[
+            Column("month", "Month", "text"),
+            Column("received", "Received"),
+            Column("qualified", "Qualified so far"),
+        ],
+        rows=rows,
+        # Qualified is a part of received: the rest is a hidden cell of its own.
+        total_column="received",
+        note="Each month's referrals, qualified as they stand now.",
+    )
+
+
+def _trend_rows(scope: Scope) -> list[dict]:
     counted: dict[str, dict] = {}
     for program in scope.programs:
         zone = ZoneInfo(scope.zones[program.pk])
-        last = scope.end.replace(day=1)
-        first = last
-        for _ in range(months - 1):
-            first = (first - dt.timedelta(days=1)).replace(day=1)
-        trend_scope = scope.with_period(first, scope.end)
-        start, end = trend_scope.bounds(program)
+        start, end = scope.bounds(program)
         rows = (
             Referral.objects.filter(program=program, received_at__gte=start, received_at__lt=end)
             .filter(scope.filter_q())
@@ -95,19 +129,7 @@ def trend_table(scope: Scope, months: int = 12) -> Table:
             into = counted.setdefault(key, {"month": key, "received": 0, "qualified": 0})
             into["received"] += row["received"]
             into["qualified"] += row["qualified"]
-    return Table(
-        key="trend",
-        title="Received and qualified, month by month",
-        columns=[
-            Column("month", "Month", "text"),
-            Column("received", "Received"),
-            Column("qualified", "Qualified so far"),
-        ],
-        rows=[counted[key] for key in sorted(counted)],
-        # Qualified is a part of received: the rest is a hidden cell of its own.
-        total_column="received",
-        note="Each month's referrals, qualified as they stand now.",
-    )
+    return [counted[key] for key in sorted(counted)]
 
 
 def build_report(scope: Scope, *, title: str) -> Report:

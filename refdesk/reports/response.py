@@ -69,6 +69,10 @@ def sla_figures(row: dict) -> dict:
 
 
 def response_rows(scope: Scope, by: str | None = "queue") -> list[dict]:
+    return scope.remember(("response", by), lambda: _response_rows(scope, by))
+
+
+def _response_rows(scope: Scope, by: str | None) -> list[dict]:
     cohort = scope.referrals()
     rows = group_rows(cohort, by, sla_measures(scope.now))
     escalated = _escalations(scope, by)

@@ -78,6 +78,9 @@ class Scope:
     end: dt.date  # inclusive
     now: dt.datetime
     filters: tuple[tuple[str, str], ...] = field(default=())
+    # Figures already counted for this scope (``remember``): a pack reads the funnel of the
+    # same cohort in several tables; the database counts it once.
+    memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
     def build(
@@ -111,7 +114,13 @@ class Scope:
         )
 
     def with_period(self, start: dt.date, end: dt.date) -> Scope:
-        return replace(self, start=start, end=end)
+        return replace(self, start=start, end=end, memo={})
+
+    def remember(self, key, compute):
+        """``compute()``, counted once per scope and ``key``."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
 
     @property
     def program(self) -> Program | None:

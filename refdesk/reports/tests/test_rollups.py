@@ -101,7 +101,7 @@ def _scope(program=None, start=dt.date(2027, 1, 1), end=dt.date(2027, 4, 30), **
 
 
 def _raw(scope: Scope, by: str | None) -> dict[str, dict]:
-    rows = {row["group"]: row for row in funnel.funnel_rows(scope, by)}
+    rows = {row["group"]: dict(row) for row in funnel.funnel_rows(scope, by)}
     for row in response.response_rows(scope, by):
         rows[row["group"]].update(row)
     return rows
