@@ -99,3 +99,9 @@ def test_a_failure_to_record_keeps_the_partners_422(client, partner, monkeypatch
     response = post(client, valid_body(PROGRAM, phone=PHONE), partner)
     assert response.status_code == 422
     assert response.json()["errors"][0]["code"] == "invalid_phone"
+
+
+def test_a_body_over_the_size_limit_is_counted(client, partner, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    assert post(client, valid_body(PROGRAM), partner).status_code == 413
+    assert rows() == [(PROGRAM, SOURCE, "api", "body", "too_large")]
