@@ -4,6 +4,10 @@ Three kinds of failure reach it: ``ApplicationError`` from services (``Validatio
 its own field errors), ninja's request validation (pydantic errors: wrong types, missing fields,
 unknown fields, malformed JSON) and ninja's ``HttpError`` (missing credentials, throttling).
 Messages never echo the submitted value: it may be patient data.
+
+A submission refused for its content (a 422 or 413 of ``POST /referrals`` by an authenticated
+partner key) is also counted in the rejection statistics (``rejections_record``), after the
+failed submission's transaction; failures of the key itself (401, 403, 429) are not submissions.
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from refdesk.core.errors import ApplicationError, ValidationFailed
 from refdesk.core.ratelimit import RateLimited
+from refdesk.intake.rejections import rejections_record
+from refdesk.referrers.models import PartnerKey
+
+# The one operation whose refusals are rejected submissions (its url_name in v1.py).
+SUBMISSION_URL_NAME = "referral-create"
 
 
 def error(field: str | None, code: str, message: str) -> dict[str, Any]:
@@ -78,6 +87,22 @@ def pydantic_errors(raw: list[dict]) -> list[dict]:
     return rendered
 
 
+def _record_rejection(request: HttpRequest, errors: list[dict]) -> None:
+    """Count a refused submission: only ``POST /referrals`` by a key that authenticated (ninja
+    sets ``request.auth`` only then, before it reads the body)."""
+    partner_key = getattr(request, "auth", None)
+    match = getattr(request, "resolver_match", None)
+    if not isinstance(partner_key, PartnerKey) or match is None:
+        return
+    if match.url_name != SUBMISSION_URL_NAME:
+        return
+    rejections_record(
+        referrer=partner_key.referrer,
+        method="api",
+        errors=[(item["field"], item["code"]) for item in errors],
+    )
+
+
 def _render(api: NinjaAPI, request, status: int, errors: list[dict]) -> HttpResponse:
     return api.create_response(request, {"errors": errors}, status=status)
 
@@ -90,6 +115,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def application_error(request: HttpRequest, exc: ApplicationError):
         if isinstance(exc, ValidationFailed):
             errors = [error(e.get("field"), e["code"], e["message"]) for e in exc.errors]
+            _record_rejection(request, errors)
         else:
             errors = [error(exc.field, exc.code, exc.message)]
         response = _render(api, request, exc.status, errors)
@@ -101,7 +127,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(NinjaValidationError)
     def validation_error(request: HttpRequest, exc: NinjaValidationError):
-        return _render(api, request, 422, pydantic_errors(exc.errors))
+        errors = pydantic_errors(exc.errors)
+        _record_rejection(request, errors)
+        return _render(api, request, 422, errors)
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError):
@@ -121,16 +149,13 @@ def install_error_handlers(api: NinjaAPI) -> None:
         if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
             # ninja wraps a body that is not JSON (or not UTF-8) in a 400; it is a validation
             # failure like any other, so it gets the same status and shape.
-            return _render(
-                api,
-                request,
-                422,
-                [error("body", "invalid_json", "The request body is not valid JSON.")],
-            )
+            errors = [error("body", "invalid_json", "The request body is not valid JSON.")]
+            _record_rejection(request, errors)
+            return _render(api, request, 422, errors)
         return _render(api, request, exc.status_code, [error(None, "bad_request", str(exc))])
 
     @api.exception_handler(RequestDataTooBig)
     def too_big(request: HttpRequest, exc: RequestDataTooBig):
-        return _render(
-            api, request, 413, [error("body", "too_large", "The request body is too large.")]
-        )
+        errors = [error("body", "too_large", "The request body is too large.")]
+        _record_rejection(request, errors)
+        return _render(api, request, 413, errors)

@@ -237,6 +237,44 @@ class MissingItem(models.Model):
         return f"{self.field} missing on referral {self.referral_id}"
 
 
+class Rejection(models.Model):
+    """One error of a submission that was refused for its content (a web form re-displayed with
+    errors, a partner API 422, a bulk-import row rejected): which field, which stable code.
+
+    One row per error, so a submission refused for three fields is three rows; reports count
+    rows per code and field ("rejected submissions by error code"). Written by
+    ``rejections_record`` after the refused submission's transaction, so nothing else exists to
+    point at: no referral. Codes and field paths only, never a submitted value. An internal
+    statistics row, never shown outside the database, so it has no public id.
+    """
+
+    program = models.ForeignKey(
+        "programs.Program", on_delete=models.PROTECT, related_name="rejections"
+    )
+    # Every path that records one knows the referrer, hence the source: never null.
+    source = models.ForeignKey(
+        "referrers.Source", on_delete=models.PROTECT, related_name="rejections"
+    )
+    method = models.CharField(max_length=10, choices=SubmissionMethod.choices)
+    code = models.CharField(max_length=63)  # e.g. "required", "invalid_phone", "unknown_field"
+    # e.g. "lead.phone", "answers.ecog"; "" when the error is about the whole submission.
+    field = models.CharField(max_length=100, blank=True)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # One program's rejections in a period, grouped by source and code (all read from
+            # the index).
+            models.Index(
+                fields=["program", "occurred_at", "source", "code"],
+                name="rejection_program_time",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.method} submission rejected: {self.field or '-'} {self.code}"
+
+
 class NoteKind(models.TextChoices):
     """Which action a staff note was written with."""
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.utils import timezone
 
 from refdesk.core.timezones import country_timezone_choices
@@ -230,18 +231,52 @@ def field_for_error(path: str) -> str | None:
     }.get(path)
 
 
+def error_path(name: str, fields) -> str:
+    """The submission path a form field stands for (``lead_email`` -> ``lead.email``)."""
+    if name.startswith("lead_"):
+        return "lead." + name[5:]
+    if name.startswith("answer_"):
+        answer = name[7:]
+        if answer.endswith("_pending") and f"answer_{answer[:-8]}" in fields:
+            answer = answer[:-8]  # the "records requested" box of that answer
+        return "answers." + answer
+    if name.startswith("consent_"):
+        return "consent." + name[8:]
+    return "" if name == NON_FIELD_ERRORS else name
+
+
 class ServiceErrorsMixin:
     def apply_errors(self, errors: list[dict]) -> None:
         """Put each service error on its field, in the form's words; a field that already has
         an error keeps only that one; anything else goes to the top of the form."""
+        shown = self.__dict__.setdefault("_service_errors", {})
         for item in errors:
             name = field_for_error(item["field"])
             message = WEB_MESSAGES.get((item["field"], item["code"]), item["message"])
             if name in self.fields:
                 if name not in self.errors:
                     self.add_error(name, message)
+                    shown.setdefault(name, []).append((item["field"], item["code"]))
             elif message not in self.non_field_errors():
                 self.add_error(None, message)
+                shown.setdefault(NON_FIELD_ERRORS, []).append((item["field"], item["code"]))
+
+    def rejection_errors(self) -> list[tuple[str, str]]:
+        """(field path, code) of each error the page shows, for the rejection statistics: the
+        service's own path and code where the service found it, else the field's path and
+        Django's code (``required``, ``invalid``, ``max_length``, ``min_value``, ...)."""
+        shown = self.__dict__.get("_service_errors", {})
+        pairs: list[tuple[str, str]] = []
+        for name, problems in self.errors.as_data().items():
+            pairs += shown.get(name, [])
+            path = error_path(name, self.fields)
+            # Then Django's own errors, if any: a service error is only added to a field that
+            # had none, so a field holds one kind or the other.
+            pairs += [
+                (path, problem.code or "invalid")
+                for problem in problems[len(shown.get(name, [])) :]
+            ]
+        return pairs
 
     def shown_fields(self) -> list:
         """The fields a person sees, in page order: visible ones and fixed (one-choice) ones."""

@@ -22,6 +22,7 @@ from django.db import transaction
 from refdesk.audit.services import Actor
 from refdesk.core.crypto import blind_index
 from refdesk.core.errors import ApplicationError, ValidationFailed
+from refdesk.intake.rejections import rejections_record
 from refdesk.intake.submissions import Submission
 from refdesk.intake.validation import RECORDS_REQUESTED, error
 from refdesk.programs.schema import ProgramDefinition
@@ -80,6 +81,8 @@ class RowOutcome:
     missing: list[str] = field(default_factory=list)
     duplicate_of: str = ""
     errors: list[dict] = field(default_factory=list)
+    # A rejection for the row's content, counted in the rejection statistics.
+    counted: bool = True
 
 
 def import_definition(referrer: Referrer) -> ProgramDefinition:
@@ -266,7 +269,27 @@ class _DryRunDone(Exception):
 def import_row(
     *, referrer: Referrer, definition: ProgramDefinition, row: CsvRow, actor: Actor, dry_run: bool
 ) -> RowOutcome:
-    """Submit one row; a rejection writes nothing. A dry run rolls the row back afterwards."""
+    """Submit one row; a rejection writes nothing but its rejection statistics (a real import
+    only: a dry run is a check, not a submission). A dry run rolls the row back afterwards."""
+    outcome = _import_row(
+        referrer=referrer, definition=definition, row=row, actor=actor, dry_run=dry_run
+    )
+    if outcome.status == "rejected" and outcome.counted and not dry_run:
+        rejections_record(
+            referrer=referrer,
+            method="bulk",
+            # "row": the whole row (e.g. its cell count), not a field of the submission.
+            errors=[
+                ("" if problem["field"] == "row" else problem["field"], problem["code"])
+                for problem in outcome.errors
+            ],
+        )
+    return outcome
+
+
+def _import_row(
+    *, referrer: Referrer, definition: ProgramDefinition, row: CsvRow, actor: Actor, dry_run: bool
+) -> RowOutcome:
     if row.problem is not None:
         return RowOutcome(row.number, "rejected", errors=[row.problem])
     submission, errors = row_submission(row.cells, definition)
@@ -291,8 +314,9 @@ def import_row(
     except ValidationFailed as failure:
         return RowOutcome(row.number, "rejected", errors=failure.errors)
     except ApplicationError as failure:
+        # Not about the row's content (e.g. the referrer stopped being active mid-file).
         problem = error(failure.field or "row", failure.code, failure.message)
-        return RowOutcome(row.number, "rejected", errors=[problem])
+        return RowOutcome(row.number, "rejected", errors=[problem], counted=False)
     referral = result.referral
     return RowOutcome(
         row.number,

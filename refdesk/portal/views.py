@@ -41,6 +41,7 @@ from refdesk.intake.links import (
     thanks_token_read,
 )
 from refdesk.intake.models import Referral
+from refdesk.intake.rejections import rejections_record
 from refdesk.intake.selectors import referrer_status
 from refdesk.intake.submissions import UTM_FIELDS
 from refdesk.portal.forms import CompletionForm, IntakeForm
@@ -230,6 +231,9 @@ def intake(request, code):
         else:
             referral = result.referral
             return redirect("intake:thanks", code=referrer.code, token=thanks_token(referral))
+    # Refused for its content: counted (after the submission's rolled-back transaction), and
+    # the page shows the errors.
+    rejections_record(referrer=referrer, method="web", errors=form.rejection_errors())
     return render(request, "intake/form.html", _intake_context(referrer, definition, form))
 
 

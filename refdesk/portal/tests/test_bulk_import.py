@@ -2,6 +2,7 @@
 creates nothing twice, and file-level problems are one clear line."""
 
 import csv
+import json
 from io import StringIO
 
 import pytest
@@ -12,9 +13,10 @@ from refdesk.audit.models import AuditEvent
 from refdesk.consent.models import ConsentRecord
 from refdesk.governance.services import program_apply
 from refdesk.intake.choices import Stage
-from refdesk.intake.models import Referral
-from refdesk.portal.importer import row_client_ref
+from refdesk.intake.models import Referral, Rejection
+from refdesk.portal.importer import CsvRow, import_definition, import_row, row_client_ref
 from refdesk.programs.loader import load_program_files
+from refdesk.referrers.services import referrer_deactivate
 from refdesk.testing import DEMO_FILES, make_referrer
 
 pytestmark = pytest.mark.django_db
@@ -316,3 +318,62 @@ def test_the_documented_example_file_imports_cleanly(tmp_path):
     assert code == 0, output
     assert "3 row(s): 3 accepted, 0 already imported, 0 rejected" in output
     assert Referral.objects.filter(lead_kind="clinician", submission_method="bulk").count() == 3
+
+
+@pytest.fixture
+def rejected_rows_file(tmp_path):
+    return write_csv(
+        tmp_path / "rows.csv",
+        [
+            trial_row(),  # row 2: accepted
+            trial_row(
+                email="zebulon.quartz@nowhere-such",
+                phone="0199 4242 0199 4242 77",
+                given_name="Zebulon",
+            ),  # 3: two field errors
+            ["trial_prescreen", "too", "few"],  # row 4: wrong number of cells
+            trial_row(given_name="Casey", email="casey@example.org", consent_granted="maybe"),
+        ],
+    )
+
+
+def test_each_rejected_row_of_an_import_is_counted_by_code_without_values(
+    coordinator, rejected_rows_file
+):
+    output, code = run_import(str(rejected_rows_file), "--referrer", coordinator.code)
+    assert code == 1 and Referral.objects.count() == 1
+    counted = Rejection.objects.values_list("program__slug", "source__slug", "method")
+    assert set(counted) == {("trial-prescreening", "study-coordinator", "bulk")}
+    # Row 4's error is about the whole row, not a field.
+    assert sorted(Rejection.objects.values_list("field", "code")) == [
+        ("", "wrong_cell_count"),
+        ("consent.granted", "invalid_boolean"),
+        ("lead.email", "invalid_email"),
+        ("lead.phone", "invalid_phone"),
+    ]
+    stored = json.dumps(list(Rejection.objects.values()), default=str)
+    for value in ("4242", "0199", "zebulon", "quartz", "nowhere", "Avery", "Quill", "maybe"):
+        assert value not in stored
+
+
+def test_a_dry_run_counts_no_rejection_it_is_a_check_not_a_submission(
+    coordinator, rejected_rows_file
+):
+    output, code = run_import(str(rejected_rows_file), "--referrer", coordinator.code, "--dry-run")
+    assert code == 1 and "4 row(s): 1 would be accepted, 0 already imported, 3 rejected" in output
+    assert Rejection.objects.count() == 0
+
+
+def test_a_row_refused_for_the_referrer_not_its_content_is_not_counted(coordinator):
+    definition = import_definition(coordinator)
+    referrer_deactivate(referrer=coordinator, actor="system:test", reason="left mid-file")
+    coordinator.refresh_from_db()
+    outcome = import_row(
+        referrer=coordinator,
+        definition=definition,
+        row=CsvRow(2, trial_row()),
+        actor="system:test",
+        dry_run=False,
+    )
+    assert outcome.status == "rejected" and outcome.errors[0]["code"] == "referrer_inactive"
+    assert Rejection.objects.count() == 0
