@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('intake', '0016_referral_stage_and_report_index'),
+        ('intake', '0017_report_indexes'),
         ('programs', '0002_version_immutable_triggers'),
         ('referrers', '0002_add_partner_key'),
     ]
