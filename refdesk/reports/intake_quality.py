@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from django.db.models import Count, Exists, F, OuterRef, Q
 
-from refdesk.intake.models import MissingItem
+from refdesk.intake.choices import SubmissionMethod
+from refdesk.intake.models import MissingItem, Rejection
 from refdesk.reports.aggregates import (
     Seconds,
     group_rows,
@@ -118,4 +119,47 @@ def missing_fields_table(scope: Scope, *, limit: int = 15) -> Table:
             "Items (field names, never values) missing from referrals received in the period. "
             f"Median time to supply over all fields: {overall_text}."
         ),
+    )
+
+
+def rejections_table(scope: Scope) -> Table:
+    """Refused submissions of the period by error code and how they came (one row per error of
+    a refused submission: ``intake.rejections``), with the field most often behind each code.
+    Errors, not people: nobody was stored, so no count identifies anyone."""
+    rejected = Rejection.objects.filter(scope.window("occurred_at"))
+    for name, value in scope.filters:
+        if name == "source":
+            rejected = rejected.filter(source__slug=value)
+        elif name != "program":  # a referrer, queue, request type: unknown for a refusal
+            rejected = rejected.none()
+    counted: dict[str, dict] = {}
+    for row in rejected.order_by().values("code", "method").annotate(n=Count("pk")):
+        into = counted.setdefault(
+            row["code"], {"code": row["code"], **{m.value: 0 for m in SubmissionMethod}}
+        )
+        into[row["method"]] += row["n"]
+    fields: dict[str, tuple[int, str]] = {}
+    for row in rejected.order_by().values("code", "field").annotate(n=Count("pk")):
+        best = fields.get(row["code"])
+        if best is None or (row["n"], row["field"]) > best:
+            fields[row["code"]] = (row["n"], row["field"])
+    rows = []
+    for code, row in counted.items():
+        row["total"] = sum(row[m.value] for m in SubmissionMethod)
+        row["field"] = fields.get(code, (0, ""))[1] or "(the whole submission)"
+        rows.append(row)
+    rows.sort(key=lambda r: (-r["total"], r["code"]))
+    return Table(
+        key="rejections",
+        title="Refused submissions by error code",
+        columns=[
+            Column("code", "Error code", "text"),
+            Column("field", "Most often on", "text"),
+            *(Column(m.value, m.label) for m in SubmissionMethod),
+            Column("total", "All"),
+        ],
+        rows=rows,
+        people=False,
+        note="Each error of a submission refused for its content, whether or not it was sent "
+        "again; field names only, never values.",
     )

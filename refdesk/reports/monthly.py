@@ -218,6 +218,7 @@ def build_report(scope: Scope, *, title: str) -> Report:
             tables=[
                 intake_quality.quality_table(scope, "source"),
                 intake_quality.missing_fields_table(scope),
+                intake_quality.rejections_table(scope),
                 lifecycle.entries_table(scope),
             ],
             charts=[

@@ -330,3 +330,23 @@ def test_open_work_shows_how_long_it_has_stood_in_its_stage(january):
     assert row["median"] == r4_minutes * 60  # nearest rank of two: the lower
     assert row["longest"] == r3_minutes * 60
     assert row["oldest"] == "2027-01-01"
+
+
+def test_refused_submissions_by_error_code(january):
+    from refdesk.intake.rejections import rejections_record
+
+    referrer = january["r1"].referrer
+    for at, method, errors in [
+        (ny(2027, 1, 6, 10, 0), "web", [("lead.phone", "required"), ("lead.email", "invalid")]),
+        (ny(2027, 1, 7, 10, 0), "web", [("lead.phone", "required")]),
+        (ny(2027, 1, 8, 10, 0), "api", [("lead.phone", "required")]),
+        (ny(2027, 2, 1, 10, 0), "web", [("lead.phone", "required")]),  # February: not counted
+    ]:
+        rejections_record(referrer=referrer, method=method, errors=errors, at=at)
+    rows = intake_quality.rejections_table(scope()).rows
+    assert [(r["code"], r["field"], r["web"], r["api"], r["total"]) for r in rows] == [
+        ("required", "lead.phone", 2, 1, 3),
+        ("invalid", "lead.email", 1, 0, 1),
+    ]
+    assert intake_quality.rejections_table(scope(source="no-such-source")).rows == []
+    assert intake_quality.rejections_table(scope(queue="patient-services")).rows == []
