@@ -983,8 +983,8 @@ def fill(count, start_dt, seed, now_dt, programs, ctx, sink, commit, say) -> dic
             t = start + math.log1p(u * grown) / growth * span
             day = t // DAY * DAY
             weekday = (int(day // DAY) + 3) % 7  # 1970-01-01 was a Thursday
-            if weekday >= 5 and rand() < 0.7:
-                day += -DAY if weekday == 5 else DAY
+            if weekday >= 5 and rand() < 0.7:  # a weekend's referral: most arrive on weekdays
+                day -= (weekday - int(rand() * 5)) * DAY
             t = day + pick(rng, hours, hour_cum) * HOUR + rand() * HOUR
             if t > now - 60:
                 t = now - 60 - rand() * 6 * HOUR
@@ -1159,8 +1159,13 @@ def fill(count, start_dt, seed, now_dt, programs, ctx, sink, commit, say) -> dic
                                 if fate < 0.89
                                 else "cancelled"
                             )
-                            appointment = [kind_spec, booked, starts, moves, status]
                             ends = starts + kind_spec["minutes"] * MINUTE
+                            ended = (  # attendance recorded, or the cancellation
+                                ends + (0.5 + rand() * 5) * HOUR
+                                if status != "cancelled"
+                                else booked + rand() * (starts - booked)
+                            )
+                            appointment = [kind_spec, booked, starts, moves, status, ended]
                             if status == "attended":
                                 life_closed = (ends + (0.2 + rand() * 3) * DAY,) + (
                                     ("qualified", "")
@@ -1203,8 +1208,10 @@ def fill(count, start_dt, seed, now_dt, programs, ctx, sink, commit, say) -> dic
                                             )
                                         ),
                                     )
+                                elif roll < 0.97:
+                                    life_closed = (at, "declined", "lead_declined")
                                 else:
-                                    life_closed = None  # still being worked, long after
+                                    life_closed = None  # stalled: still open, long after
                     attempts = sum(1 for a in attempts_at if a <= now)
                 if life_closed is not None and life_closed[0] <= now:
                     stage, closed, outcome, reason = (
@@ -1215,13 +1222,8 @@ def fill(count, start_dt, seed, now_dt, programs, ctx, sink, commit, say) -> dic
                     )
                 elif review is not None and review[1] > now:
                     stage = "awaiting_review"
-                elif (
-                    appointment is not None
-                    and appointment[1] <= now
-                    and (appointment[4] != "cancelled" or appointment[2] > now)
-                    and appointment[2] + DAY > now
-                ):
-                    stage = "scheduled"
+                elif appointment is not None and appointment[1] <= now < appointment[5]:
+                    stage = "scheduled"  # booked, not yet attended, missed or cancelled
                 elif responded is not None and responded <= now:
                     stage = "in_progress"
                 else:
@@ -1440,19 +1442,14 @@ def fill(count, start_dt, seed, now_dt, programs, ctx, sink, commit, say) -> dic
                             requested_by=worker,
                         )
             if appointment is not None and appointment[1] <= now:
-                kind_spec, booked, starts, moves, status = appointment
+                kind_spec, booked, starts, moves, status, ended = appointment
                 aid = ids["scheduling_appointment"]
                 ids["scheduling_appointment"] += 1
                 member_id, member_label = (
                     assignee if assignee and assignee[0] else member_of(team_id)
                 )
                 ends_at = starts + kind_spec["minutes"] * MINUTE
-                ended = (
-                    ends_at + (0.5 + rand() * 5) * HOUR
-                    if status != "cancelled"
-                    else booked + rand() * (starts - booked)
-                )
-                if stage == "scheduled" and (ended > now or status == "cancelled" and ended > now):
+                if ended > now:  # still booked: placed in the member's free hours ahead
                     k = slot.get(member_id, 0)
                     slot[member_id] = k + 1
                     business_days, day = k // 8, tomorrow

@@ -98,6 +98,8 @@ def lifecycle_rows_agree_with_the_referrals():
     booked = Appointment.objects.filter(status="booked")
     assert not booked.filter(starts_at__lte=NOW).exists()
     assert not booked.exclude(referral__stage="scheduled").exists()
+    scheduled = Referral.objects.filter(stage="scheduled")
+    assert scheduled.count() == booked.count()
     held = defaultdict(list)
     for member, starts, until in booked.values_list("member_id", "starts_at", "blocked_until"):
         held[member].append((starts, until))
