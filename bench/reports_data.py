@@ -222,6 +222,41 @@ def database_size(database: str, target: str) -> int:
     )
 
 
+def stored_referrals(database: str, target: str) -> int | None:
+    """How many referrals a kept data set holds (None: there is none), without Django."""
+    try:
+        if database == "postgres":
+            import psycopg
+
+            url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{target}"
+            with psycopg.connect(url, connect_timeout=5) as conn:
+                return conn.execute("SELECT count(*) FROM intake_referral").fetchone()[0]
+        import sqlite3
+
+        if not Path(target).exists():
+            return None
+        with sqlite3.connect(f"file:{target}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT count(*) FROM intake_referral").fetchone()[0]
+    except Exception:  # no database, no table: nothing kept
+        return None
+
+
+def dataset(database: str, referrals: int, *, months: int = 24, seed: int = 13) -> str:
+    """The DATABASE_URL of a kept data set of ``referrals`` (``database``: sqlite|postgres),
+    generated first in a child process when it is missing, so the caller's Django is untouched.
+    For the report benchmark: ``url = dataset("postgres", 1_000_000)``."""
+    import subprocess
+
+    target = default_target(database, referrals)
+    if stored_referrals(database, target) != referrals:
+        command = [sys.executable, str(Path(__file__).resolve()), "--database", database]
+        command += ["--referrals", str(referrals), "--months", str(months), "--seed", str(seed)]
+        subprocess.run(command, check=True, cwd=ROOT)
+    if database == "postgres":
+        return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{target}"
+    return f"sqlite:///{target}"
+
+
 # --- the world through the normal path ------------------------------------------------------
 
 
@@ -489,6 +524,9 @@ def load_context(now: dt.datetime) -> tuple[dict, dict]:
                         "request_types": kind.get("request_types"),
                     }
                 )
+            for kind in kinds:  # written as is into COPY's text format
+                for text in (kind["label"], kind["location"], kind["prepare"]):
+                    assert not set(text) & {"\t", "\n", "\\"}, f"needs escaping: {text!r}"
             schedule = {
                 "types": kinds,
                 "buffer": spec.get("buffer_minutes") or 0,
@@ -1080,16 +1118,17 @@ def fill(count, start_dt, seed, now_dt, programs, ctx, sink, commit, say) -> dic
                         closed = t0 + 21 * DAY
                 else:
                     paused = int((supplied - t0) * 5 / 7 / 3)  # roughly its business time
-            routed = t0 + 2 + rand() * 40 if not duplicate_of else None
-            if routed:
-                due_base = due_for(version, t0)
-                due = (
-                    None if stage == "needs_info" else due_base + (supplied - t0 if supplied else 0)
-                )
+            # Routed at once when complete; when information was missing, once it is supplied
+            # (the clock moved by the wait); never while it is still missing.
+            if duplicate_of or stage:
+                routed = None
+            else:
+                routed = (supplied or t0) + 2 + rand() * 40
+                due = due_for(version, t0) + (supplied - t0 if supplied else 0)
             # -- the life after routing, drawn whole, then cut at now
             life_closed = None
             appointment = None
-            ready = supplied or routed
+            ready = routed
             review = None
             if routed and not stage:
                 if gated:
@@ -1230,8 +1269,6 @@ def fill(count, start_dt, seed, now_dt, programs, ctx, sink, commit, say) -> dic
                     stage = "queued"
                     if rand() > 0.3:
                         assignee = None
-            elif routed and stage == "needs_info" and rand() > 0.4:
-                assignee = None
             if responded is not None and responded > now:
                 responded = None
             if reached is not None and reached > now:

@@ -78,6 +78,11 @@ def rows_keep_the_models_rules():
     assert initial.count() == routed.count()
     assert not initial.exclude(decided_at=F("referral__routed_at")).exists()
     assert RoutingDecision.objects.filter(kind="reroute").exists()
+    # Information still missing: not routed yet, its clock stopped at receipt.
+    waiting = Referral.objects.filter(stage="needs_info")
+    assert waiting.exists()
+    assert not waiting.filter(Q(routed_at__isnull=False) | Q(queue__isnull=False)).exists()
+    assert not waiting.exclude(sla_paused_at=F("received_at")).exists()
 
 
 def lifecycle_rows_agree_with_the_referrals():
