@@ -17,7 +17,7 @@ place, printing how to open it (``DJANGO_SETTINGS_MODULE=refdesk.settings.test``
 2. Then bulk, NOT through the services (they take minutes per 100,000): ~300 referrers per
    program, and the referrals in time order with their routing decisions (one each, ~3% a
    re-route), consent records (intake; some withdrawals; the daily expiry), reviews of gated
-   requests, messages (~2 per referral), appointments (~15%), missing items (~10%) and a few
+   requests, messages (~2 per referral), appointments (~18%), missing items (~10%) and a few
    manual checks. Each referral's life is drawn as a whole (receipt, routing, first response
    inside or past the SLA, attempts, booking, attendance, outcome) and cut at "now": what
    happens later leaves it open in the stage it has reached. Due times come from the program
@@ -27,12 +27,14 @@ place, printing how to open it (``DJANGO_SETTINGS_MODULE=refdesk.settings.test``
    The secondary indexes are dropped for the load and built again after it; ANALYZE.
 
 Shortcuts, on purpose: every referral carries the same encrypted lead (one Fernet token per lead
-kind, encrypted once) and the same encrypted answers per program; blind indexes and facts
-digests are random hex; no audit events for the bulk rows (each would need its chained HMAC;
-reports never read the trail), no name-search tokens, no timers or notifications.
+kind, encrypted once) and the same encrypted answers per program; message recipients are one
+short token, subjects and bodies empty; blind indexes and facts digests are random hex; no audit
+events for the bulk rows (each would need its chained HMAC; reports never read the trail), no
+name-search tokens, no timers or notifications.
 
-Importable: ``from bench.reports_data import generate`` fills the database Django is set up
-with (``generate(referrals=2000, seed=1)``); the test in refdesk runs it on the test database.
+Importable: ``dataset("postgres", 1_000_000)`` gives a kept data set's DATABASE_URL (generated
+in a child process when missing); ``generate(referrals=2000, seed=1)`` fills the database Django
+is set up with (``bench/test_reports_data.py`` runs it on the test database).
 """
 
 from __future__ import annotations
