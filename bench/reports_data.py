@@ -646,9 +646,11 @@ TABLES = {  # table -> (model label, columns in the order the generator builds r
         "id public_id created_at updated_at reference program_id program_version_id source_id "
         "referrer_id submission_method client_ref received_at request_type therapy_area "
         "lead_kind lead answers preferred_contact lead_timezone language country email_index "
-        "phone_index npi_index name_index stage outcome outcome_reason prescreen_outcome "
+        "phone_index npi_index name_index stage stage_changed_at outcome outcome_reason "
+        "prescreen_outcome "
         "missing duplicate_of_id queue_id assigned_to_id flags routed_at "
         "first_response_due_at sla_paused_at sla_paused_seconds first_responded_at "
+        "first_response_seconds "
         "lead_attempts lead_reached_at closed_at utm_source utm_medium utm_campaign "
         "utm_content utm_term",
     ),
@@ -884,6 +886,7 @@ def generate(
 
 
 def fill(count, start_dt, seed, now_dt, programs, ctx, sink, commit, say) -> dict:
+    from refdesk.programs.engine.business_time import business_time_between
     from refdesk.programs.engine.decide import _first_response_due
 
     rng = random.Random(seed)
@@ -943,6 +946,17 @@ def fill(count, start_dt, seed, now_dt, programs, ctx, sink, commit, say) -> dic
                 due_cache.clear()
             due_cache[key] = found
         return found
+
+    def business_seconds(version, start, end):
+        """The program's business time from ``start`` to ``end`` (timestamps), as the
+        workflow fixes it at the first response (``first_response_seconds``)."""
+        calendar = version.compiled.calendar
+        taken = business_time_between(
+            dt.datetime.fromtimestamp(start, dt.UTC),
+            dt.datetime.fromtimestamp(end, dt.UTC),
+            calendar=calendar,
+        )
+        return int(taken.total_seconds())
 
     def member_of(team_id):
         people = members.get(team_id)
@@ -1591,6 +1605,11 @@ def fill(count, start_dt, seed, now_dt, programs, ctx, sink, commit, say) -> dic
                 )
                 ids["workflow_manualcheck"] += 1
             last = closed or reached or responded or routed or t0
+            response_seconds = (
+                max(0, business_seconds(version, t0, responded) - paused)
+                if responded is not None
+                else None
+            )
             R.append(
                 (
                     rid,
@@ -1619,6 +1638,7 @@ def fill(count, start_dt, seed, now_dt, programs, ctx, sink, commit, say) -> dic
                     hexid() if kind == "clinician" else "",
                     hexid(),
                     stage,
+                    ts(last) if stage != "received" else None,
                     outcome,
                     reason,
                     prescreen,
@@ -1632,6 +1652,7 @@ def fill(count, start_dt, seed, now_dt, programs, ctx, sink, commit, say) -> dic
                     ts(paused_at),
                     paused,
                     ts(responded),
+                    response_seconds,
                     attempts,
                     ts(reached),
                     ts(closed),

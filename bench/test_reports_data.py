@@ -134,3 +134,10 @@ def shares_look_like_a_real_program():
     # Three versions per program, each handling referrals.
     assert ProgramVersion.objects.count() == 3 * len(PROGRAMS)
     assert Referral.objects.values("program_version").distinct().count() == 3 * len(PROGRAMS)
+    # Every first response carries its business time, as the workflow fixes it; an on-time
+    # one never took more business time than the longest SLA of the demo programs (3 days).
+    assert not responded.filter(first_response_seconds__isnull=True).exists()
+    on_time = responded.filter(first_responded_at__lte=F("first_response_due_at"))
+    assert not on_time.filter(first_response_seconds__gt=3 * 8 * 3600).exists()
+    # Routed work records when it entered its stage.
+    assert not Referral.objects.filter(routed_at__isnull=False, stage_changed_at=None).exists()
