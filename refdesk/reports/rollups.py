@@ -296,7 +296,16 @@ def _group_of(value) -> str:
 def _live_clocks(scope: Scope, by: str | None) -> dict[str, dict]:
     """Open referrals of the scope still waiting for a first response: overdue or running,
     as of the scope's ``now``."""
+    # Driven from the few referrals still waiting (the partial index referral_awaiting_response),
+    # never from the period's: over all time the planner would otherwise walk every referral
+    # of the program by receipt (SQLite did: 0.8-1.4 s a query at 1M).
+    awaiting = Referral.objects.filter(
+        first_responded_at__isnull=True,
+        closed_at__isnull=True,
+        first_response_due_at__isnull=False,
+    ).values("pk")
     waiting = scope.referrals().filter(
+        pk__in=awaiting,
         first_responded_at__isnull=True,
         first_response_due_at__isnull=False,
         closed_at__isnull=True,
