@@ -37,7 +37,7 @@ from refdesk.audit.models import AuditChainHead, AuditEvent
 from refdesk.intake.models import Referral
 from refdesk.programs.models import Program
 from refdesk.reports import activity, funnel, response
-from refdesk.reports.aggregates import bucket
+from refdesk.reports.aggregates import bucket, merge_histograms, percentile
 from refdesk.reports.models import MonthRollup, ResponseRollup, RollupState
 from refdesk.reports.scope import Scope, program_timezone
 from refdesk.scheduling.models import Appointment
@@ -245,8 +245,6 @@ def rolled_up(scope: Scope, by: str | None = None) -> list[dict]:
     the live clocks counted, the first-response median and 90th percentile, and the figures
     derived from them — the same keys ``funnel.funnel_rows`` and ``response.response_rows``
     give for the same scope."""
-    from refdesk.reports.aggregates import merge_histograms, percentile
-
     columns = [*FUNNEL_COLUMNS, *SLA_COLUMNS, *APPOINTMENT_COLUMNS.values()]
     sums = {name: Sum(name) for name in columns}
     key = ROLLUP_DIMENSIONS[by] if by else None
