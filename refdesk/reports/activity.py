@@ -23,7 +23,7 @@ from refdesk.outreach.models import Message
 from refdesk.programs.selectors import version_definition
 from refdesk.reports.aggregates import group_rows, rate
 from refdesk.reports.document import Column, Table
-from refdesk.reports.scope import DIMENSION_LABELS, DIMENSIONS, Scope
+from refdesk.reports.scope import DIMENSION_LABELS, Scope
 from refdesk.routing.choices import DecisionKind
 from refdesk.routing.models import RoutingDecision
 from refdesk.scheduling.choices import AppointmentStatus
@@ -53,13 +53,7 @@ def no_show_rate(row: dict) -> float | None:
 
 def appointments_table(scope: Scope, by: str | None = "source") -> Table:
     label = DIMENSION_LABELS.get(by or "", "")
-    column = f"referral__{DIMENSIONS[by]}" if by else None
-    measures = appointment_measures()
-    if column:
-        raw = appointments(scope).order_by().values(column).annotate(**measures).order_by(column)
-        rows = [{"group": r.pop(column) or "", **{k: v or 0 for k, v in r.items()}} for r in raw]
-    else:
-        rows = group_rows(appointments(scope), None, measures)
+    rows = group_rows(appointments(scope), by, appointment_measures(), prefix="referral__")
     out = []
     for row in rows:
         kept = row["attended"] + row["no_show"]

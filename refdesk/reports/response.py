@@ -23,7 +23,7 @@ from refdesk.outreach.choices import TimerKind, TimerState
 from refdesk.outreach.models import Timer
 from refdesk.reports.aggregates import group_rows, histograms, percentile, rate
 from refdesk.reports.document import Column, Table
-from refdesk.reports.scope import DIMENSION_LABELS, DIMENSIONS, Scope
+from refdesk.reports.scope import DIMENSION_LABELS, Scope
 
 
 def sla_measures(now) -> dict:
@@ -92,13 +92,8 @@ def _escalations(scope: Scope, by: str | None) -> dict[str, int]:
         Timer.objects.filter(kind=TimerKind.SLA_ESCALATION, state=TimerState.DONE),
         "referral__received_at",
     )
-    if by is None:
-        return {"all": fired.count()}
-    column = f"referral__{DIMENSIONS[by]}"
-    return {
-        row[column] or "": row["n"]
-        for row in fired.order_by().values(column).annotate(n=Count("pk"))
-    }
+    rows = group_rows(fired, by, {"n": Count("pk")}, prefix="referral__")
+    return {row["group"]: row["n"] for row in rows}
 
 
 def response_table(

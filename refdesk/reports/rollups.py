@@ -37,7 +37,7 @@ from refdesk.audit.models import AuditChainHead, AuditEvent
 from refdesk.intake.models import Referral
 from refdesk.programs.models import Program
 from refdesk.reports import activity, funnel, response
-from refdesk.reports.aggregates import bucket, merge_histograms, percentile
+from refdesk.reports.aggregates import bucket, group_rows, merge_histograms, percentile
 from refdesk.reports.models import MonthRollup, ResponseRollup, RollupState
 from refdesk.reports.scope import Scope, program_timezone
 from refdesk.scheduling.models import Appointment
@@ -309,8 +309,6 @@ def _live_clocks(scope: Scope, by: str | None) -> dict[str, dict]:
         closed_at__isnull=True,
     )
     measures = response.open_sla_measures(scope.now)
-    if by is None:
-        return {"all": waiting.aggregate(**measures)}
     if by == "month":
         counted: dict[str, dict] = {}
         for program in scope.programs:
@@ -329,7 +327,4 @@ def _live_clocks(scope: Scope, by: str | None) -> dict[str, dict]:
                 into["overdue_open"] += row["overdue_open"]
                 into["running"] += row["running"]
         return counted
-    column = {"program": "program__slug", "source": "source__slug", "queue": "queue__slug"}[by]
-    return {
-        row.pop(column) or "": row for row in waiting.order_by().values(column).annotate(**measures)
-    }
+    return {row.pop("group"): row for row in group_rows(waiting, by, measures)}
