@@ -6,7 +6,8 @@ refdesk demo [--referrals N]    demo programs, teams, users, referrers and refer
 refdesk program validate|apply|diff|list|simulate ...
 refdesk audit verify [--anchor FILE ...] | anchor [--output FILE] | tail
 refdesk consent expire          record lapsed consents as expired (daily)
-refdesk keys generate|rotate|status
+refdesk keys generate [--all]   new secrets (works before any are configured)
+refdesk keys rotate|status
 refdesk names reindex           rebuild the name-search index (after changing the index key)
 refdesk routing audit | referrer ... | partner ... | intake import ...
 refdesk <any Django command>    migrate, createsuperuser, check, ...
@@ -21,6 +22,12 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     argv[0] = "refdesk"
+    if argv[1:3] == ["keys", "generate"]:
+        # Before Django: the settings refuse to load without secrets, and making the first ones
+        # is what this command is for.
+        from refdesk.devsecrets import keys_generate
+
+        raise SystemExit(keys_generate(argv[3:]))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refdesk.settings.base")
     from django.core.exceptions import ImproperlyConfigured
 

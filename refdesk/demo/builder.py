@@ -35,6 +35,7 @@ from refdesk.accounts.choices import Role
 from refdesk.accounts.mfa import user_totp_provision
 from refdesk.accounts.models import Team, User
 from refdesk.accounts.services import team_lead_set, user_create
+from refdesk.demo.guard import demo_refuse_in_production
 from refdesk.demo.history import History
 from refdesk.demo.people import People, npi
 from refdesk.demo.scheduling import (
@@ -223,6 +224,7 @@ class DemoSummary:
 def build_demo(
     *, referrals: int, programs_dir: Path | None = None, seed: int = 2026
 ) -> DemoSummary:
+    demo_refuse_in_production()
     programs_dir = programs_dir or default_programs_dir()
     shipped = load_program_files([programs_dir / f"{slug}.yaml" for slug in DEMO_PROGRAMS])
     if history_played():

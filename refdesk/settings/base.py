@@ -49,6 +49,9 @@ if PRODUCTION and SECRET_KEY.startswith(DEV_SECRET_PREFIX):
     raise ImproperlyConfigured("SECRET_KEY is a development key; production needs a real one")
 
 DEBUG = env.bool("DEBUG", default=False)
+if PRODUCTION and DEBUG:
+    # Debug pages show settings, SQL and local variables: patient data to any visitor.
+    raise ImproperlyConfigured("DEBUG cannot be turned on in production")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is required in production (comma-separated)")
@@ -169,6 +172,12 @@ def _database(url: str | None) -> dict:
 
 
 DATABASES = {"default": _database(env.optional("DATABASE_URL"))}
+# A node's serving size (`refdesk serve`): processes (0: one on SQLite, one per core on
+# PostgreSQL) x threads. On PostgreSQL each thread keeps a connection open for DB_CONN_MAX_AGE:
+# nodes x processes x threads + workers must stay under the server's max_connections
+# (`refdesk check --deploy` warns; docs/deploy.md "Connection sizing").
+REFDESK_WEB_PROCESSES = env.int("REFDESK_WEB_PROCESSES", 0, minimum=0)
+REFDESK_WEB_THREADS = env.int("REFDESK_WEB_THREADS", 8, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {

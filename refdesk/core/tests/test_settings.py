@@ -90,3 +90,9 @@ def test_env_reads_typed_values():
     assert env.list("L", []) == ["a", "b", "c"]
     with pytest.raises(ImproperlyConfigured, match="N must be at least 20"):
         env.int("N", 0, minimum=20)
+
+
+def test_production_refuses_debug(tmp_path):
+    result = _start({**GOOD, "REFDESK_ENV": "production", "DEBUG": "true"}, tmp_path)
+    assert result.returncode == 2
+    assert "DEBUG cannot be turned on in production" in result.stderr

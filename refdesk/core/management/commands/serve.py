@@ -10,8 +10,9 @@ import os
 import subprocess
 import sys
 
-from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from refdesk.core.checks import connection_sizing_check, node_size, serve_blockers
 
 
 class Command(BaseCommand):
@@ -24,9 +25,12 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=None,
-            help="server processes (default: 1 on SQLite, CPU count otherwise)",
+            help="server processes (default: REFDESK_WEB_PROCESSES, else 1 on SQLite and the "
+            "CPU count on PostgreSQL)",
         )
-        parser.add_argument("--threads", type=int, default=8, help="threads per process")
+        parser.add_argument(
+            "--threads", type=int, default=None, help="threads per process (REFDESK_WEB_THREADS, 8)"
+        )
         parser.add_argument(
             "--no-worker", action="store_true", help="do not start the embedded task worker"
         )
@@ -35,8 +39,18 @@ class Command(BaseCommand):
         from granian import Granian
         from granian.constants import Interfaces
 
-        sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
-        workers = workers or (1 if sqlite else (os.cpu_count() or 1))
+        # A missed deployment step (static files, migrations, cache table) would be a 500 on
+        # every page: refuse to start instead, naming the command that fixes it.
+        blockers = serve_blockers()
+        if blockers:
+            raise CommandError(
+                "not serving:\n"
+                + "\n".join(f"  {error.msg}: {error.hint} [{error.id}]" for error in blockers)
+            )
+        size = node_size(workers, threads, embedded_worker=not no_worker)
+        workers, threads = size.processes, size.threads
+        for warning in connection_sizing_check(size):
+            self.stderr.write(f"warning: {warning.msg}; {warning.hint} [{warning.id}]")
         worker_process = None
         if not no_worker:
             worker_process = subprocess.Popen([sys.executable, "-m", "refdesk", "worker"])

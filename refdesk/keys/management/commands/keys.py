@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from cryptography.fernet import Fernet
 from django.core.management.base import BaseCommand, CommandError
 
 from refdesk.core.cli_support import cli_actor
 from refdesk.core.crypto import DecryptionFailed
+from refdesk.devsecrets import keys_generate
 from refdesk.keys.keyring import field_keys_rotate, field_keys_status
 
 
@@ -15,16 +15,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-        sub.add_parser(
-            "generate", help="print a new Fernet key (put it first in REFDESK_FIELD_KEYS)"
+        generate = sub.add_parser(
+            "generate",
+            help="print a new Fernet key (put it first in REFDESK_FIELD_KEYS); "
+            "--all: the four secrets of a new installation",
         )
+        generate.add_argument("--all", action="store_true")
+        generate.add_argument("--out")
         rotate = sub.add_parser("rotate", help="re-encrypt every stored value under the first key")
         rotate.add_argument("--as", dest="actor")
         sub.add_parser("status", help="how many stored values each key protects")
 
     def handle(self, *args, action, **options):
         if action == "generate":
-            self.stdout.write(Fernet.generate_key().decode("ascii"))
+            # The same code as `refdesk keys generate`, which runs before Django is set up.
+            argv = (["--all"] if options["all"] else []) + (
+                ["--out", options["out"]] if options["out"] else []
+            )
+            if keys_generate(argv, out=self.stdout, err=self.stderr):
+                raise CommandError("nothing written")
             return
         try:
             if action == "rotate":
