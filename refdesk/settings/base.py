@@ -60,6 +60,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
 REFDESK_BASE_URL = env.str("REFDESK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
+    # First, so its `createsuperuser` (an audited administrator) replaces Django's.
+    "refdesk.cli",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -88,7 +90,6 @@ INSTALLED_APPS = [
     "refdesk.demo",
     "refdesk.desk",
     "refdesk.portal",
-    "refdesk.cli",
     # Staff login with MFA (see "Staff login, MFA, sessions" below). After refdesk.accounts so
     # its templates override allauth's.
     "allauth",
