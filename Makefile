@@ -15,7 +15,7 @@ REFDESK_BASE_URL ?= http://$(HOST):$(PORT)
 export REFDESK_BASE_URL
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test install-e2e e2e lint format migrations-check demo serve clean
+.PHONY: run test install install-test install-e2e e2e deploy-test lint format migrations-check demo serve clean
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -66,6 +66,11 @@ E2E_ARGS ?= --referrals 30 --no-screenshots --timeout 420 --report var/e2e-repor
 e2e: install-e2e
 	@mkdir -p var
 	$(BIN)/python e2e/walkthrough.py $(E2E_ARGS)
+
+## make deploy-test: docs/deploy.md's commands, verbatim, on a fresh PostgreSQL database (two web
+## nodes, a worker, a real SMTP server); needs PostgreSQL on 127.0.0.1:5432 as CI has it.
+deploy-test: install-test
+	$(BIN)/python e2e/deploy.py --timeout 900
 
 lint: install-test
 	$(BIN)/ruff check .
