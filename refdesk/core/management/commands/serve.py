@@ -7,8 +7,10 @@ on PostgreSQL run as many ``serve --no-worker`` nodes and ``worker`` processes a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -37,6 +39,13 @@ class Command(BaseCommand):
 
         sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
         workers = workers or (1 if sqlite else (os.cpu_count() or 1))
+        # --- metrics: the server's processes share request metrics through this directory,
+        # emptied at start and set before any of them starts (refdesk.core.metrics).
+        metrics_dir = Path(settings.DATA_DIR) / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        # --- end of metrics
         worker_process = None
         if not no_worker:
             worker_process = subprocess.Popen([sys.executable, "-m", "refdesk", "worker"])
