@@ -51,7 +51,6 @@ class AccessLogMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.enabled = settings.REFDESK_ACCESS_LOG
 
     def __call__(self, request):
         started = time.perf_counter()
@@ -60,7 +59,7 @@ class AccessLogMiddleware:
         route = request_route(request)
         method = request_method(request)
         observe_request(route, method, response.status_code, seconds)
-        if self.enabled:
+        if settings.REFDESK_ACCESS_LOG:
             size = None if response.streaming else len(response.content)
             access_logger.info(
                 "%s %s %s %.1f ms",
