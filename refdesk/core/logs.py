@@ -101,8 +101,10 @@ class PlainFormatter(logging.Formatter):
         super().__init__(fmt, datefmt, style, defaults={"request_id": "-", "user": "-"})
 
     def format(self, record: logging.LogRecord) -> str:
-        record.request_id = getattr(record, "request_id", None) or "-"
-        record.user = getattr(record, "user", None) or "-"
+        # A copy: other handlers (a JSON one) format the same record after this one.
+        record = logging.makeLogRecord(record.__dict__)
+        record.request_id = record.request_id or "-"
+        record.user = record.user or "-"
         return super().format(record)
 
     def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
