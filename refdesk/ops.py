@@ -21,6 +21,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from refdesk.core.context import new_request_id, reset_request_id, set_request_id
 from refdesk.core.health import readiness
 from refdesk.core.metrics import scrape_registry
 from refdesk.reports.exporter import BusinessCollector
@@ -76,6 +77,12 @@ class ProbeMiddleware:
         view = PROBES.get(request.path_info)
         if view is None or request.method not in ("GET", "HEAD"):
             return self.get_response(request)
-        response = view(request)
+        request.request_id = new_request_id()
+        token = set_request_id(request.request_id)
+        try:
+            response = view(request)
+        finally:
+            reset_request_id(token)
         response["Cache-Control"] = "no-store"
+        response["X-Request-ID"] = request.request_id
         return response
