@@ -398,6 +398,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO").upper()},
     "loggers": {
+        # Django's own default handlers (a DEBUG-only console without request ids and paths
+        # unredacted, mail to ADMINS) are replaced: its records go through ours, once.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.request": {"level": "WARNING"},
         # WeasyPrint (the review pack's PDF) logs each step at INFO and warns about every
         # matplotlib style attribute of the inline SVG charts, which its SVG renderer draws
