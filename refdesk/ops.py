@@ -85,4 +85,8 @@ class ProbeMiddleware:
             reset_request_id(token)
         response["Cache-Control"] = "no-store"
         response["X-Request-ID"] = request.request_id
+        if view is not metrics:
+            # A 503 is the probe's expected answer while not ready, asked every few seconds:
+            # not a Django error to log each time (the checks log what they found).
+            response._has_been_logged = True
         return response

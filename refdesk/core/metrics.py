@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, multiprocess, values
 from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -26,7 +26,17 @@ REQUEST_SECONDS = Histogram(
 )
 
 
+def _multiprocess_values() -> None:
+    """prometheus-client chooses where samples live when it is first imported; ``refdesk serve``
+    may have imported it (its system checks load the URLconf) before it set the directory and
+    forked its server processes. The labelled samples are made at their first use: make them
+    with the multiprocess value class whenever the directory is set."""
+    if os.environ.get(MULTIPROC_ENV) and not values.ValueClass._multiprocess:
+        values.ValueClass = values.get_value_class()
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    _multiprocess_values()
     REQUEST_SECONDS.labels(route, method, f"{status // 100}xx").observe(seconds)
 
 

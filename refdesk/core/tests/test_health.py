@@ -200,3 +200,9 @@ def test_status_exits_0_and_lists_workers_with_their_last_heartbeat(capsys):
     assert "workers: 2" in out
     assert "w-fresh  node-a pid 4242" in out and "(fresh)" in out
     assert "w-stale" in out and "(stale)" in out
+
+
+def test_a_not_ready_answer_is_not_logged_as_a_django_error_at_every_probe(client, caplog):
+    with caplog.at_level("WARNING", logger="django.request"):
+        assert client.get("/readyz").status_code == 503
+    assert not [r for r in caplog.records if r.name == "django.request"]

@@ -131,12 +131,17 @@ def test_rejected_submissions_are_counted_by_door_and_error_code(client):
 
 
 def test_request_latency_adds_up_across_processes(tmp_path, monkeypatch):
-    """Two processes (as granian's workers) record requests; a scrape in a third counts both."""
+    """Two processes (as granian's workers) record requests; a scrape in a third counts both.
+
+    As under ``refdesk serve``, prometheus-client is imported before the directory is set (the
+    server's system checks load the URLconf before it sets the directory and forks)."""
     script = (
+        "import os\n"
         "from refdesk.core.metrics import observe_request\n"
+        f"os.environ['{MULTIPROC_ENV}'] = {str(tmp_path)!r}\n"
         "observe_request('r/<str:code>', 'POST', 201, 0.02)\n"
     )
-    env = {**os.environ, MULTIPROC_ENV: str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
     for _ in range(2):
         subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
     monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
