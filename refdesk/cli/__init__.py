@@ -2,6 +2,7 @@
 
 refdesk serve [--no-worker]     web server (and an embedded task worker)
 refdesk worker                  a task worker (run any number, on PostgreSQL)
+refdesk status                  readiness checks, task queue, workers (exit 0 when ready)
 refdesk demo [--referrals N]    demo programs, teams, users, referrers and referrals
 refdesk program validate|apply|diff|list|simulate ...
 refdesk audit verify [--anchor FILE ...] | anchor [--output FILE] | tail

@@ -183,6 +183,10 @@ class Message(BaseModel):
             models.Index(
                 fields=["created_at"], condition=Q(status="refused"), name="message_refused"
             ),
+            # Metrics (/metrics): send failures of the last hour, read at every scrape.
+            models.Index(
+                fields=["failed_at"], condition=Q(failed_at__isnull=False), name="message_failed"
+            ),
         ]
 
     def __str__(self):

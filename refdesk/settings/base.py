@@ -98,11 +98,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz, /readyz and /metrics answer on plain HTTP and any Host header (a load
+    # balancer probes nodes by address), before the HTTPS redirect and ALLOWED_HOSTS (refdesk.ops).
+    "refdesk.ops.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Early, so every response (static files and errors included) carries the policy.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "refdesk.core.middleware.RequestIdMiddleware",
+    # One access-log line and one latency sample per request (URL pattern, never the path).
+    "refdesk.core.middleware.AccessLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -368,18 +373,44 @@ if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 # --- end of staff login, MFA, sessions, security headers ------------------------------------
 
-# Logs carry request ids and public ids only; patient data never reaches them.
+# --- Operations: health, readiness, logs, access log, metrics (issue 14; docs/operations.md) --
+# Readiness (/readyz, `refdesk status`) needs a worker heartbeat newer than this; false below
+# reports the worker check without failing readiness on it.
+REFDESK_WORKER_STALE_SECONDS = env.int("REFDESK_WORKER_STALE_SECONDS", 120, minimum=10)
+REFDESK_READYZ_REQUIRES_WORKER = env.bool("REFDESK_READYZ_REQUIRES_WORKER", default=True)
+# One line per request on the `refdesk.access` logger (URL pattern, never the path).
+REFDESK_ACCESS_LOG = env.bool("REFDESK_ACCESS_LOG", default=True)
+# /metrics answers 404 until a token is set; then it wants `Authorization: Bearer <token>`, and,
+# when REFDESK_METRICS_ALLOW lists networks (CIDR), a client address inside one of them.
+REFDESK_METRICS_TOKEN = env.str("REFDESK_METRICS_TOKEN", "")
+REFDESK_METRICS_ALLOW = env.list("REFDESK_METRICS_ALLOW", [])
+# `json`: one JSON object per line (production default); `plain`: text (development default).
+# Every line carries the request id and the signed-in user's audit label, when there is one.
+LOG_FORMAT = env.choice("LOG_FORMAT", "json" if PRODUCTION else "plain", ("json", "plain"))
+# Patient data never reaches a log line: services log references and public ids only, Django's
+# request logs name the URL pattern instead of the path (paths carry references and signed
+# tokens), and a logged exception keeps its type and traceback but not its message
+# (refdesk.core.logs; the canary test, refdesk/core/tests/test_log_canary.py, checks it).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "refdesk.core.logs.RequestContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"()": "refdesk.core.logs.PlainFormatter"},
+        "json": {"()": "refdesk.core.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO").upper()},
     "loggers": {
-        # Django logs a 4xx/5xx request with its full path; intake paths hold no patient data
-        # by design, and request bodies are never logged.
+        # Django's own default handlers (a DEBUG-only console without request ids and paths
+        # unredacted, mail to ADMINS) are replaced: its records go through ours, once.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.request": {"level": "WARNING"},
         # WeasyPrint (the review pack's PDF) logs each step at INFO and warns about every
         # matplotlib style attribute of the inline SVG charts, which its SVG renderer draws
@@ -388,3 +419,4 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
+# --- end of operations ----------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Settings come from the environment and fail at start-up naming the bad variable."""
 
+import json
 import os
 import subprocess
 import sys
@@ -46,6 +47,9 @@ def _start(env: dict, tmp_path) -> subprocess.CompletedProcess:
         ("REFDESK_ENV", "staging", "REFDESK_ENV must be one of"),
         ("REFDESK_REPORT_SUPPRESSION", "0", "REFDESK_REPORT_SUPPRESSION must be at least 1"),
         ("REFDESK_REPORT_SUPPRESSION", "five", "REFDESK_REPORT_SUPPRESSION must be a whole"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of: json, plain"),
+        ("REFDESK_WORKER_STALE_SECONDS", "5", "REFDESK_WORKER_STALE_SECONDS must be at least 10"),
+        ("REFDESK_ACCESS_LOG", "loud", "REFDESK_ACCESS_LOG must be true or false"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, variable, value, message):
@@ -96,3 +100,33 @@ def test_production_refuses_debug(tmp_path):
     result = _start({**GOOD, "REFDESK_ENV": "production", "DEBUG": "true"}, tmp_path)
     assert result.returncode == 2
     assert "DEBUG cannot be turned on in production" in result.stderr
+
+
+@pytest.mark.parametrize(("posture", "json_lines"), [("production", True), ("development", False)])
+def test_logs_are_json_lines_in_production_and_plain_text_elsewhere(tmp_path, posture, json_lines):
+    env = {**GOOD, "REFDESK_ENV": posture}
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    base.update(
+        {"REFDESK_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "refdesk.settings.base"}
+    )
+    code = "import django, logging; django.setup(); logging.getLogger('refdesk.x').warning('hi')"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    line = result.stderr.strip().splitlines()[-1]
+    if json_lines:
+        record = json.loads(line)
+        assert {k: record[k] for k in ("level", "logger", "message", "request_id", "user")} == {
+            "level": "WARNING",
+            "logger": "refdesk.x",
+            "message": "hi",
+            "request_id": None,
+            "user": None,
+        }
+        assert record["time"].endswith("+00:00")
+    else:
+        assert line.endswith("WARNING refdesk.x [- -] hi")

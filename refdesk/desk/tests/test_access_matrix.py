@@ -53,6 +53,10 @@ AUDIT = expect("login", "404", auditor="ok", admin="ok")
 MATRIX: list[tuple[str, str, object, dict[str, str]]] = [
     # --- public -----------------------------------------------------------------------------
     ("healthz", "GET", lambda w: "/healthz", expect("ok", "ok")),
+    # Readiness: the test world runs no worker, so it is not ready, for everyone alike.
+    ("readyz", "GET", lambda w: "/readyz", expect("503", "503")),
+    # Metrics: absent until REFDESK_METRICS_TOKEN is set (refdesk/core/tests/test_metrics.py).
+    ("metrics", "GET", lambda w: "/metrics", expect("404", "404")),
     ("front_door", "GET", lambda w: "/", expect("ok", "ok")),
     ("intake:start", "GET", lambda w: f"/r/?code={w['code']}", expect("away", "away")),
     ("intake:form", "GET", lambda w: f"/r/{w['code']}", expect("ok", "ok")),

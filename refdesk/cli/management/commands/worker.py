@@ -9,6 +9,7 @@ embeds it).
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from django.db import close_old_connections
@@ -18,6 +19,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
+from refdesk.core.heartbeat import Heartbeat
 from refdesk.reports.rollups import rollup_refresh
 from refdesk.workflow.sweep import HOUSEKEEPING_EVERY, housekeeping, sweep_due
 
@@ -29,11 +31,14 @@ class SweepingWorker(Worker):
         super().__init__(**kwargs)
         self.batch_size = batch_size
         self._housekept = 0.0
+        # Readiness (/readyz, `refdesk status`) looks for a recent beat of some worker.
+        self.heartbeat = Heartbeat(self.worker_id)
 
     def _sweep(self) -> bool:
         close_old_connections()
         self.running_task = True  # a signal lets the current item finish before exiting
         try:
+            self.heartbeat.beat()
             if time.monotonic() - self._housekept > HOUSEKEEPING_EVERY.total_seconds():
                 housekeeping()
                 rollup_refresh()  # the reports' months changed since the last refresh
@@ -43,6 +48,14 @@ class SweepingWorker(Worker):
             self.running_task = False
 
     def run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            # If the database went away, the row goes stale and is pruned.
+            with contextlib.suppress(OperationalError):
+                self.heartbeat.end()
+
+    def _loop(self) -> None:
         # The library's loop, one task per turn, with the sweep before each turn. While the
         # sweep finds work it does not sleep; when neither has work it waits ``interval``.
         while self.running:

@@ -7,9 +7,12 @@ on PostgreSQL run as many ``serve --no-worker`` nodes and ``worker`` processes a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from refdesk.core.checks import connection_sizing_check, node_size, serve_blockers
@@ -51,6 +54,13 @@ class Command(BaseCommand):
         workers, threads = size.processes, size.threads
         for warning in connection_sizing_check(size):
             self.stderr.write(f"warning: {warning.msg}; {warning.hint} [{warning.id}]")
+        # --- metrics: the server's processes share request metrics through this directory,
+        # emptied at start and set before any of them starts (refdesk.core.metrics).
+        metrics_dir = Path(settings.DATA_DIR) / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        # --- end of metrics
         worker_process = None
         if not no_worker:
             worker_process = subprocess.Popen([sys.executable, "-m", "refdesk", "worker"])
