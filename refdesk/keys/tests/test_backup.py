@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.utils import load_backend
 
 from refdesk.audit.models import AuditChainHead, AuditEvent
 from refdesk.intake.models import Referral
@@ -46,15 +47,27 @@ def _flip_a_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+# pg_dump reads committed data only: on PostgreSQL these tests commit (transactional tests).
+# Asked for by fixture name, not by a django_db marker: the root conftest puts the demo
+# programs back after a transactional test's flush only when its database fixture is set up
+# after the conftest's own (a marker's is set up first).
+on_committed_data = pytest.mark.usefixtures("transactional_db" if POSTGRES else "db")
+
+
 @contextmanager
 def _default_database(name: str):
     """Point the default connection at another database of the same server for a while; the
-    test's own connection (and its transaction) is left as it was, and put back after."""
+    test's own connection (and its transaction) is left as it was, and put back after.
+
+    On SQLite the stand-in uses Django's stock backend: refdesk's queues writers on one lock
+    per process, which the test's own (in-memory) transaction holds until the test ends."""
     original = connections["default"]
     settings_dict = copy.deepcopy(original.settings_dict)
     settings_dict.pop("TEST", None)
     settings_dict["NAME"] = name
-    swapped = original.__class__(settings_dict, "default")
+    if not POSTGRES:
+        settings_dict["ENGINE"] = "django.db.backends.sqlite3"
+    swapped = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, "default")
     connections["default"] = swapped
     try:
         yield swapped
@@ -64,25 +77,19 @@ def _default_database(name: str):
 
 
 @pytest.fixture
-def source_database(request, tmp_path, django_db_setup, django_db_blocker):
+def source_database(tmp_path):
     """A database to back up whose writes are committed, as pg_dump and SQLite's backup API
-    need. PostgreSQL: the test's own, as a transactional test. SQLite: the tests' database is
-    in memory and a transactional test cannot empty it (audit events refuse DELETE), so the
-    default connection points at a file copy of it during the test, and the in-memory one is
-    left alone, outside any transaction (the writer lock is one per process)."""
+    need. PostgreSQL: the test's own (the test is transactional). SQLite: the tests' database
+    is in memory and a transactional test cannot empty it (audit events refuse DELETE), so the
+    default connection points at a file copy of it during the test."""
     if POSTGRES:
-        # Asked for here, not by name: the root conftest re-applies the demo programs after a
-        # transactional test's flush when told.
-        request.node.refdesk_transactional = True
-        request.getfixturevalue("transactional_db")
         yield
         return
     path = tmp_path / "source.sqlite3"
-    with django_db_blocker.unblock():
-        connection.ensure_connection()
-        path.write_bytes(connection.connection.serialize())
-        with _default_database(str(path)):
-            yield
+    connection.ensure_connection()
+    path.write_bytes(connection.connection.serialize())
+    with _default_database(str(path)):
+        yield
 
 
 @contextmanager
@@ -103,6 +110,7 @@ def _fresh_database(tmp_path: Path):
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@on_committed_data
 def test_a_backup_restores_into_a_fresh_database_that_verifies_and_reads_back(
     source_database, tmp_path, capsys, settings
 ):
@@ -162,6 +170,7 @@ def test_a_backup_restores_into_a_fresh_database_that_verifies_and_reads_back(
             assert Referral.objects.get(pk=pk).lead == lead
 
 
+@on_committed_data
 def test_a_damaged_backup_is_refused_by_its_sha256(source_database, tmp_path):
     _referrals(1)
     path = backup_create(tmp_path / "b.bak", actor=ACTOR).path
@@ -172,6 +181,7 @@ def test_a_damaged_backup_is_refused_by_its_sha256(source_database, tmp_path):
         assert connection.introspection.table_names() == []  # nothing restored
 
 
+@on_committed_data
 def test_restoring_into_a_database_that_holds_data_is_refused(source_database, tmp_path):
     (referral,) = _referrals(1)
     path = backup_create(tmp_path / "b.bak", actor=ACTOR).path
@@ -182,6 +192,7 @@ def test_restoring_into_a_database_that_holds_data_is_refused(source_database, t
     assert AuditChainHead.objects.get(pk=1).seq == head  # nothing restored, nothing recorded
 
 
+@on_committed_data
 def test_restoring_with_other_field_keys_is_refused_naming_the_missing_key(
     source_database, tmp_path, settings
 ):
@@ -201,6 +212,7 @@ def test_restoring_with_other_field_keys_is_refused_naming_the_missing_key(
     assert old_key not in message and new_key not in message
 
 
+@on_committed_data
 def test_the_check_after_a_restore_names_the_key_its_values_need(
     source_database, tmp_path, settings
 ):
@@ -220,6 +232,7 @@ def test_the_check_after_a_restore_names_the_key_its_values_need(
     assert not AuditEvent.objects.filter(action="backup.restored").exists()
 
 
+@on_committed_data
 def test_a_backup_is_never_written_over_and_a_directory_gets_a_dated_name(
     source_database, tmp_path
 ):
@@ -272,6 +285,7 @@ def test_pg_tools_get_the_password_from_the_environment_never_the_command_line(m
 
 
 @pytest.mark.skipif(not POSTGRES, reason="SQLite backups run no external program")
+@on_committed_data
 def test_without_pg_dump_on_path_the_backup_says_what_to_install(
     source_database, tmp_path, monkeypatch
 ):
