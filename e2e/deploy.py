@@ -47,8 +47,8 @@ from aiosmtpd.controller import Controller
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "deploy.md"
 SERVER = "postgres://postgres@127.0.0.1:5432"
-SITE = "refdesk.deploy.test"
-REFERRER_EMAIL = "coordinator@site.deploy.test"
+SITE = "refdesk.example.org"
+REFERRER_EMAIL = "coordinator@site.example.org"
 BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
@@ -124,7 +124,7 @@ class Deployment:
             "DATABASE_URL": f"{SERVER}/{self.database}",
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(self.smtp_port),
-            "MAIL_FROM": "Patient Services <no-reply@deploy.test>",
+            "MAIL_FROM": "Patient Services <no-reply@example.org>",
             "NODE_PORTS": " ".join(map(str, self.ports)),
         }
         lines = ["# Your values (the deployment test's)"]
@@ -245,7 +245,7 @@ def check_running_system(deployment: Deployment, inbox: Inbox) -> None:
         "lead": {
             "kind": "patient",
             "family_name": "Deploycheck",
-            "email": "lead@deploy.test",
+            "email": "lead@example.org",
             "phone": "(617) 555-0142",
             "preferred_contact": "phone",
             "timezone": "America/Chicago",

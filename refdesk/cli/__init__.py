@@ -9,6 +9,8 @@ refdesk audit verify [--anchor FILE ...] | anchor [--output FILE] | tail
 refdesk consent expire          record lapsed consents as expired (daily)
 refdesk keys generate [--all]   new secrets (works before any are configured)
 refdesk keys rotate|status
+refdesk backup --out PATH       a consistent backup and its manifest (docs/backup.md)
+refdesk restore PATH            restore into an empty database, then verify it
 refdesk names reindex           rebuild the name-search index (after changing the index key)
 refdesk routing audit | referrer ... | partner ... | intake import ...
 refdesk <any Django command>    migrate, createsuperuser, check, ...
