@@ -12,7 +12,7 @@ from refdesk.audit.services import Actor, audit_record
 from refdesk.core import sql
 from refdesk.core.errors import ApplicationError, NotFound, PermissionDenied
 from refdesk.core.references import new_referrer_code, parse_referrer_code
-from refdesk.core.text import INVALID_CHARACTERS, text_check
+from refdesk.core.text import INVALID_CHARACTERS, strip_forbidden, text_check
 from refdesk.referrers.choices import ReferrerKind
 from refdesk.referrers.models import PartnerKey, Referrer, Source
 
@@ -61,6 +61,13 @@ def _typed(value: str, field: str) -> str:
             problem.message_about(f"The referrer's {field}"), code=INVALID_CHARACTERS, field=field
         )
     return value
+
+
+def _reason(reason: str) -> str:
+    """The reason for stopping a referrer or a key, for the audit trail: forbidden characters
+    are dropped rather than refused (refdesk.core.text), so a stray character never keeps a code
+    or a key working."""
+    return strip_forbidden((reason or "").strip(), multiline=True).strip()
 
 
 @transaction.atomic
@@ -129,7 +136,7 @@ def referrer_get_by_code(*, code: str) -> Referrer:
 
 @transaction.atomic
 def referrer_deactivate(*, referrer: Referrer, actor: Actor, reason: str = "") -> Referrer:
-    reason = _typed(reason, "reason")
+    reason = _reason(reason)
     if not referrer.active:
         return referrer
     Referrer.objects.filter(pk=referrer.pk).update(active=False)
@@ -169,6 +176,7 @@ def partner_key_create(*, referrer: Referrer, actor: Actor) -> tuple[PartnerKey,
 
 @transaction.atomic
 def partner_key_revoke(*, key: PartnerKey, actor: Actor, reason: str = "") -> PartnerKey:
+    reason = _reason(reason)
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         PartnerKey.objects.filter(pk=key.pk).update(revoked_at=key.revoked_at)

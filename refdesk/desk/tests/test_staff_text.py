@@ -15,7 +15,8 @@ from refdesk.intake.choices import Stage
 from refdesk.intake.models import ReferralNote
 from refdesk.intake.notes import note_write
 from refdesk.referrers.models import Referrer
-from refdesk.testing import action_url, coordinator, login, submit, trial
+from refdesk.referrers.services import partner_key_revoke
+from refdesk.testing import action_url, coordinator, login, make_partner, submit, trial
 
 pytestmark = pytest.mark.django_db
 SECRET = "Zebulonquartz"
@@ -81,3 +82,11 @@ def test_a_referrer_name_with_a_direction_override_is_refused_by_the_cli():
     assert "The referrer's name contains a text-direction control character" in message
     assert SECRET not in message
     assert not Referrer.objects.exists()
+
+
+def test_a_key_is_revoked_even_when_its_reason_holds_a_forbidden_character():
+    partner = make_partner("trial-prescreening")
+    partner_key_revoke(key=partner.record, actor="system:test", reason="leaked\u202e key\x00")
+    partner.record.refresh_from_db()
+    assert partner.record.revoked_at is not None
+    assert AuditEvent.objects.get(action="partner_key.revoked").reason == "leaked key"
