@@ -47,7 +47,8 @@ def clean_lead(lead: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
         clean[key] = value
     country = str(clean.get("country", "US")).upper()
     if "country" in clean:
-        if country not in country_names():
+        clean["country"] = country
+        if country not in country_names():  # ISO 3166-1 alpha-2, from tzdata's iso3166.tab
             errors.append(
                 error(
                     "lead.country",
@@ -55,8 +56,7 @@ def clean_lead(lead: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
                     "Use an ISO 3166-1 two-letter country code such as US.",
                 )
             )
-            country = ""
-        clean["country"] = country
+            country = "US"  # only to read the phone number: the referral is refused anyway
     if "email" in clean:
         try:
             clean["email"] = validate_email(
@@ -68,7 +68,7 @@ def clean_lead(lead: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
             )
     if "phone" in clean:
         try:
-            number = phonenumbers.parse(str(clean["phone"]), country or "US")
+            number = phonenumbers.parse(str(clean["phone"]), country)
             if not phonenumbers.is_valid_number(number):
                 raise phonenumbers.NumberParseException(0, "invalid")
             clean["phone"] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
