@@ -470,6 +470,12 @@ def changed(body: dict, path: str, value) -> dict:
 
 DELETE = object()
 
+# Every signed-in request stamps the idle clock in its session (SessionGuardMiddleware), so
+# each console page also writes the session: one UPDATE of django_session, which inside a test's
+# transaction runs in a savepoint (SAVEPOINT, UPDATE, RELEASE). Query budgets add these.
+SESSION_WRITE_STATEMENTS = 1
+SESSION_WRITE_QUERIES = 3
+
 
 def approve_all_content(approver: User | None = None) -> int:
     """Approve every draft template and material of the demo programs (as a medical reviewer,

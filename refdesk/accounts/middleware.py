@@ -20,7 +20,6 @@ from refdesk.accounts.models import User
 from refdesk.accounts.selectors import user_timezone
 
 LAST_SEEN_KEY = "refdesk.last_seen"
-TOUCH_INTERVAL_SECONDS = 60
 
 
 class SessionGuardMiddleware:
@@ -53,25 +52,26 @@ class SessionGuardMiddleware:
                 setattr(request, SESSION_END_ATTR, (reason, user))
             logout(request)
             return
-        now = int(timezone.now().timestamp())
-        # Stamped at sign-in (session_clock_start); a session without it predates that.
+        now = timezone.now().timestamp()
+        # Stamped at sign-in (session_clock_start) and at every request after it, so the idle
+        # time is measured from the last request, to the second; a session without the stamp
+        # predates it.
         last_seen = request.session.get(LAST_SEEN_KEY)
         if last_seen is not None and now - last_seen > settings.REFDESK_SESSION_IDLE_MINUTES * 60:
             setattr(request, SESSION_END_ATTR, ("idle_timeout", request.user))
             logout(request)
             return
-        # Written at most once a minute, so most requests do not also write the session (a
-        # session ends at most that much early). Each write slides the stored session's and
-        # the cookie's expiry (SESSION_COOKIE_AGE) along with the activity.
-        if last_seen is None or now - last_seen >= TOUCH_INTERVAL_SECONDS:
-            request.session[LAST_SEEN_KEY] = now
+        # Every signed-in request writes the session (staff traffic is small): a stamp kept
+        # only once a minute would let a session live up to a minute past its idle limit. Each
+        # write also slides the stored session's and the cookie's expiry (SESSION_COOKIE_AGE).
+        request.session[LAST_SEEN_KEY] = now
 
 
 def session_clock_start(sender, request, user, **kwargs) -> None:
     """Django's ``user_logged_in`` (every sign-in, allauth's and ``force_login``): the idle
     clock starts now, so a session left alone right after signing in ends in time too."""
     if request is not None and hasattr(request, "session"):
-        request.session[LAST_SEEN_KEY] = int(timezone.now().timestamp())
+        request.session[LAST_SEEN_KEY] = timezone.now().timestamp()
 
 
 @cache

@@ -2,10 +2,12 @@
 
 Three kinds of failure reach it: ``ApplicationError`` from services (``ValidationFailed`` carries
 its own field errors), ninja's request validation (pydantic errors: wrong types, missing fields,
-unknown fields, malformed JSON) and ninja's ``HttpError`` (missing credentials, throttling).
-Messages never echo the submitted value: it may be patient data.
+unknown fields) and ninja's ``HttpError`` (missing credentials, throttling, and the body parser's
+refusals, ``refdesk.api.parser``: 415 ``unsupported_media_type``, 422 ``invalid_json`` and
+``too_deep``). Messages never echo the submitted value: it may be patient data. Every status and
+code is listed in docs/api-errors.md; a test keeps that list and this module in step.
 
-A submission refused for its content (a 422 or 413 of ``POST /referrals`` by an authenticated
+A submission refused for its content (a 413, 415 or 422 of ``POST /referrals`` by an authenticated
 partner key) is also counted in the rejection statistics (``rejections_record``), after the
 failed submission's transaction; failures of the key itself (401, 403, 429) are not submissions.
 """
@@ -22,6 +24,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from refdesk.core.errors import ApplicationError, ValidationFailed
 from refdesk.core.ratelimit import RateLimited
+from refdesk.core.text import INVALID_CHARACTERS
 from refdesk.intake.rejections import rejections_record
 from refdesk.referrers.models import PartnerKey
 
@@ -46,6 +49,11 @@ _PYDANTIC_CODES: dict[str, tuple[str, str]] = {
     "uuid_type": ("invalid_id", "This is not a valid id."),
     "json_invalid": ("invalid_json", "The request body is not valid JSON."),
     "string_pattern_mismatch": ("invalid_format", "This value does not have the documented form."),
+    # A lone surrogate (a JSON "\ud800" escape): the text rule's kind "not_a_character".
+    "string_unicode": (
+        INVALID_CHARACTERS,
+        "This contains a code point that is not a usable character; remove it.",
+    ),
 }
 _WRONG_TYPE_MESSAGES = {
     "string": "Expected text.",
@@ -146,6 +154,14 @@ def install_error_handlers(api: NinjaAPI) -> None:
             return _render(
                 api, request, 429, [error(None, "rate_limited", "Too many requests; slow down.")]
             )
+        if isinstance(exc.__cause__, ApplicationError):
+            # The body parser's refusals (refdesk.api.parser: 415 unsupported_media_type,
+            # 422 invalid_json or too_deep), which ninja wraps in a 400.
+            # Counted like any refused submission (a body is the submission's content).
+            refused = exc.__cause__
+            errors = [error(refused.field, refused.code, refused.message)]
+            _record_rejection(request, errors)
+            return _render(api, request, refused.status, errors)
         if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
             # ninja wraps a body that is not JSON (or not UTF-8) in a 400; it is a validation
             # failure like any other, so it gets the same status and shape.

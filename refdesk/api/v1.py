@@ -18,6 +18,7 @@ from refdesk.api.auth import (
 )
 from refdesk.api.definitions import program_public_definition
 from refdesk.api.errors import install_error_handlers
+from refdesk.api.parser import StrictJSONParser
 from refdesk.api.schemas import (
     ErrorOut,
     ProgramDefinitionOut,
@@ -46,6 +47,8 @@ api = NinjaAPI(
     urls_namespace="api-v1",
     # validatorUrl None: swagger-ui would otherwise call validator.swagger.io from the browser.
     docs=Swagger(settings={"validatorUrl": None}),
+    # JSON only, strictly: content type, UTF-8, duplicate keys, nesting (docs/api-errors.md).
+    parser=StrictJSONParser(),
 )
 install_error_handlers(api)
 
@@ -73,7 +76,7 @@ def _submission(payload: ReferralIn) -> Submission:
 @api.post(
     "/referrals",
     auth=PartnerKeyAuth(),
-    response={201: ReferralCreatedOut, (401, 403, 409, 413, 422, 429): ERRORS},
+    response={201: ReferralCreatedOut, (401, 403, 409, 413, 415, 422, 429): ERRORS},
     summary="Submit a referral",
     url_name="referral-create",
 )

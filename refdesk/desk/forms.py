@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 
 from refdesk.core.errors import ValidationFailed
+from refdesk.core.text import text_check, text_error
 from refdesk.intake.choices import OUTCOME_REASONS, Outcome, PrescreenOutcome
 
 # Outcomes the generic "close" action offers (qualify and disqualify have their own buttons).
@@ -27,7 +28,11 @@ def _error(field: str, message: str) -> ValidationFailed:
 
 
 def text(post, field: str, *, required: bool, label: str) -> str:
-    value = (post.get(field) or "").strip()
+    """A free-text field (note, reason): stripped, normalised, and refused with its field named
+    when it breaks the text rule (refdesk.core.text)."""
+    value, problem = text_check((post.get(field) or "").strip(), multiline=True)
+    if problem is not None:
+        raise ValidationFailed([text_error(field, problem)])
     if required and not value:
         raise _error(field, f"{label} is required.")
     if len(value) > TEXT_MAX:

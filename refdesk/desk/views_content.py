@@ -37,6 +37,7 @@ from refdesk.accounts.selectors import user_timezone
 from refdesk.audit.models import AuditEvent
 from refdesk.audit.services import actor_label
 from refdesk.core.errors import ApplicationError
+from refdesk.core.text import INVALID_CHARACTERS, text_check
 from refdesk.intake.labels import CHANNEL_LABELS
 from refdesk.outreach.choices import ApprovalState, ContentKind
 from refdesk.outreach.models import ContentVersion, Message
@@ -280,7 +281,13 @@ def _refused(request, content, error: ApplicationError, *, field: str | None = N
     )
 
 
-def _too_long(text: str, what: str) -> ApplicationError | None:
+def _typed_problem(text: str, what: str) -> ApplicationError | None:
+    """What is wrong with a typed note or reason: the text rule (refdesk.core.text), length."""
+    _normalised, problem = text_check(text, multiline=True)
+    if problem is not None:
+        return ApplicationError(
+            problem.message_about(f"The {what}"), code=INVALID_CHARACTERS, field=what
+        )
     if len(text) > NOTE_MAX:
         return ApplicationError(f"the {what} is too long: at most {NOTE_MAX} characters")
     return None
@@ -299,7 +306,7 @@ def content_approve_view(request, public_id):
             code="not_an_approver",
         )
         return _refused(request, content, error, typed=typed)
-    if (error := _too_long(note, "note")) is not None:
+    if (error := _typed_problem(note, "note")) is not None:
         return _refused(request, content, error, field="note", typed=typed)
     try:
         content_approve(content=content, approver=request.user, note=note)
@@ -329,7 +336,7 @@ def content_retire_view(request, public_id):
     if not reason:
         error = ApplicationError("give the reason for retiring it", code="reason_required")
         return _refused(request, content, error, field="reason", typed=typed)
-    if (error := _too_long(reason, "reason")) is not None:
+    if (error := _typed_problem(reason, "reason")) is not None:
         return _refused(request, content, error, field="reason", typed=typed)
     try:
         content_retire(content=content, actor=request.user, reason=reason)

@@ -13,16 +13,28 @@ from django.utils import timezone
 
 from refdesk.audit.services import Actor, actor_label
 from refdesk.core.crypto import fingerprint
+from refdesk.core.errors import ValidationFailed
+from refdesk.core.text import text_check, text_error
 from refdesk.intake.models import Referral, ReferralNote
 
 NOTE_MAX = 2000
 
 
 def note_write(
-    *, referral: Referral, kind: str, text: str, actor: Actor, at: datetime | None = None
+    *,
+    referral: Referral,
+    kind: str,
+    text: str,
+    actor: Actor,
+    at: datetime | None = None,
 ) -> ReferralNote | None:
-    """Store ``text`` (stripped) as a note on the referral; None when there is no text."""
-    text = (text or "").strip()
+    """Store ``text`` (stripped, normalised) as a note on the referral; None when there is no
+    text. Text breaking the text rule (refdesk.core.text: control, direction or invisible
+    characters) raises ``ValidationFailed`` (field ``note``), so the calling service's
+    transaction writes nothing; the console's forms check the same rule first, per field."""
+    text, problem = text_check((text or "").strip(), multiline=True)
+    if problem is not None:
+        raise ValidationFailed([text_error("note", problem)])
     if not text:
         return None
     return ReferralNote.objects.create(

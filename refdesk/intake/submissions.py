@@ -20,6 +20,7 @@ from refdesk.core.crypto import email_index, name_index, npi_index, phone_index
 from refdesk.core.errors import ApplicationError, PermissionDenied
 from refdesk.core.errors import ValidationFailed as ValidationFailedError
 from refdesk.core.references import new_referral_reference
+from refdesk.core.text import strip_forbidden
 from refdesk.intake.choices import Outcome
 from refdesk.intake.models import Referral
 from refdesk.intake.validation import clean_answers, clean_lead, error, infer_timezone
@@ -398,5 +399,7 @@ def referral_prepare(
         answers=answers,
         missing=missing,
         keys=lead_keys(lead),
-        utm={key: str(submission.utm.get(key, ""))[:100] for key in UTM_FIELDS},
+        # Campaign tags are attribution nobody can correct: forbidden characters are dropped
+        # (refdesk.core.text), never a reason to refuse the referral.
+        utm={key: strip_forbidden(str(submission.utm.get(key, "")))[:100] for key in UTM_FIELDS},
     )

@@ -15,6 +15,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import timezone as phone_timezones
 
+from refdesk.core.text import text_check, text_error
+from refdesk.core.timezones import country_names
 from refdesk.programs.engine.facts import RECORDS_REQUESTED, npi_check
 from refdesk.programs.schema import ProgramDefinition
 
@@ -35,16 +37,26 @@ def clean_lead(lead: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
     for key, value in lead.items():
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
-        clean[key] = value.strip() if isinstance(value, str) else value
+        if isinstance(value, str):
+            # The text rule first (refdesk.core.text): a field holding a control, direction or
+            # invisible character gets that one error and no other check.
+            value, problem = text_check(value.strip())
+            if problem is not None:
+                errors.append(text_error(f"lead.{key}", problem))
+                continue
+        clean[key] = value
     country = str(clean.get("country", "US")).upper()
     if "country" in clean:
-        if len(country) != 2 or not country.isalpha():
+        clean["country"] = country
+        if country not in country_names():  # ISO 3166-1 alpha-2, from tzdata's iso3166.tab
             errors.append(
                 error(
-                    "lead.country", "invalid_country", "Use a two-letter country code such as US."
+                    "lead.country",
+                    "invalid_country",
+                    "Use an ISO 3166-1 two-letter country code such as US.",
                 )
             )
-        clean["country"] = country
+            country = "US"  # only to read the phone number: the referral is refused anyway
     if "email" in clean:
         try:
             clean["email"] = validate_email(
@@ -56,7 +68,7 @@ def clean_lead(lead: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
             )
     if "phone" in clean:
         try:
-            number = phonenumbers.parse(str(clean["phone"]), country if len(country) == 2 else "US")
+            number = phonenumbers.parse(str(clean["phone"]), country)
             if not phonenumbers.is_valid_number(number):
                 raise phonenumbers.NumberParseException(0, "invalid")
             clean["phone"] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -121,11 +133,16 @@ def clean_answers(
         if value == RECORDS_REQUESTED and spec.records_pending_allowed:
             clean[key] = value
             continue
+        if isinstance(value, str):
+            value, characters = text_check(value.strip(), multiline=spec.type == "text")
+            if characters is not None:
+                errors.append(text_error(field, characters))
+                continue
         problem = _type_problem(spec, value)
         if problem:
             errors.append(error(field, problem[0], problem[1]))
         else:
-            clean[key] = value.strip() if isinstance(value, str) else value
+            clean[key] = value
     return clean, errors
 
 

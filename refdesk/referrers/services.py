@@ -12,6 +12,7 @@ from refdesk.audit.services import Actor, audit_record
 from refdesk.core import sql
 from refdesk.core.errors import ApplicationError, NotFound, PermissionDenied
 from refdesk.core.references import new_referrer_code, parse_referrer_code
+from refdesk.core.text import INVALID_CHARACTERS, strip_forbidden, text_check
 from refdesk.referrers.choices import ReferrerKind
 from refdesk.referrers.models import PartnerKey, Referrer, Source
 
@@ -51,6 +52,24 @@ def source_sync(*, program, sources: dict[str, str], actor: Actor) -> None:
             )
 
 
+def _typed(value: str, field: str) -> str:
+    """A typed value, stripped and normalised; refused when it breaks the text rule
+    (refdesk.core.text): a name with a direction override would spoof another in the console."""
+    value, problem = text_check((value or "").strip())
+    if problem is not None:
+        raise ApplicationError(
+            problem.message_about(f"The referrer's {field}"), code=INVALID_CHARACTERS, field=field
+        )
+    return value
+
+
+def _reason(reason: str) -> str:
+    """The reason for stopping a referrer or a key, for the audit trail: forbidden characters
+    are dropped rather than refused (refdesk.core.text), so a stray character never keeps a code
+    or a key working."""
+    return strip_forbidden((reason or "").strip(), multiline=True).strip()
+
+
 @transaction.atomic
 def referrer_create(
     *,
@@ -65,7 +84,11 @@ def referrer_create(
     """Create a referrer with a fresh code (or a given one, for reproducible demo data)."""
     if not source.active:
         raise ApplicationError("this source is no longer active", code="source_inactive")
-    if not name.strip():
+    name, organization, email = (
+        _typed(value, field)
+        for value, field in ((name, "name"), (organization, "organization"), (email, "email"))
+    )
+    if not name:
         raise ApplicationError("a referrer needs a name", code="name_required", field="name")
     for _attempt in range(5):
         candidate = code or new_referrer_code()
@@ -75,7 +98,7 @@ def referrer_create(
                     source=source,
                     code=candidate,
                     kind=kind,
-                    name=name.strip(),
+                    name=name,
                     email=email,
                     organization=organization,
                 )
@@ -113,6 +136,7 @@ def referrer_get_by_code(*, code: str) -> Referrer:
 
 @transaction.atomic
 def referrer_deactivate(*, referrer: Referrer, actor: Actor, reason: str = "") -> Referrer:
+    reason = _reason(reason)
     if not referrer.active:
         return referrer
     Referrer.objects.filter(pk=referrer.pk).update(active=False)
@@ -152,6 +176,7 @@ def partner_key_create(*, referrer: Referrer, actor: Actor) -> tuple[PartnerKey,
 
 @transaction.atomic
 def partner_key_revoke(*, key: PartnerKey, actor: Actor, reason: str = "") -> PartnerKey:
+    reason = _reason(reason)
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         PartnerKey.objects.filter(pk=key.pk).update(revoked_at=key.revoked_at)

@@ -80,14 +80,19 @@ def test_a_deactivated_user_cannot_sign_in(client, coordinator):
     assert SESSION_KEY not in client.session
 
 
-def test_requests_in_quick_succession_do_not_rewrite_the_session(client, coordinator):
+def test_the_idle_time_counts_from_the_last_request_to_the_second(client, coordinator, settings):
+    """Every request restarts the idle clock: a stamp written only once a minute would keep this
+    session alive up to a minute past its limit."""
+    settings.REFDESK_SESSION_IDLE_MINUTES = 15
+    idle = timedelta(minutes=15)
     with time_machine.travel(START, tick=False) as clock:
         login_with_mfa(client, coordinator)
-        client.get(PAGE)
-        clock.shift(timedelta(seconds=30))
-        before = client.session.get("refdesk.last_seen")
-        client.get(PAGE)
-        assert client.session.get("refdesk.last_seen") == before
-        clock.shift(timedelta(seconds=31))
-        client.get(PAGE)
-        assert client.session.get("refdesk.last_seen") == before + 61
+        assert _signed_in(client)  # activity at t0
+        clock.shift(timedelta(seconds=30))  # t0 + 30 s: under the old once-a-minute stamp,
+        assert _signed_in(client)  # this request would not have moved the clock
+        clock.shift(idle - timedelta(seconds=1))
+        assert _signed_in(client)  # 1 s short of the limit since the last request: kept
+        clock.shift(idle + timedelta(seconds=1))
+        response = client.get(PAGE)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+        assert SESSION_KEY not in client.session

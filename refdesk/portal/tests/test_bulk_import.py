@@ -377,3 +377,34 @@ def test_a_row_refused_for_the_referrer_not_its_content_is_not_counted(coordinat
     )
     assert outcome.status == "rejected" and outcome.errors[0]["code"] == "referrer_inactive"
     assert Rejection.objects.count() == 0
+
+
+# The text rule (docs/input-rules.md), as on the web form and the API: named, never echoed.
+SECRET = "Zebulonquartz"
+
+
+def test_bulk_import_refuses_a_direction_override_in_a_name(coordinator, tmp_path):
+    spoofed = f"{SECRET}\u202eeva"  # a right-to-left override inside a name
+    path = write_csv(tmp_path / "spoof.csv", [trial_row(given_name=spoofed), trial_row()])
+    output, code = run_import(str(path), "--referrer", coordinator.code)
+    assert code == 1
+    lines = output.splitlines()
+    assert "row 2: rejected" in lines
+    assert any(
+        line.startswith("    lead.given_name invalid_characters: This contains a text-direction")
+        for line in lines
+    )
+    assert SECRET not in output
+    assert Referral.objects.count() == 1  # the good row
+
+
+def test_bulk_import_refuses_nul_and_escape_sequences(coordinator, tmp_path):
+    path = write_csv(
+        tmp_path / "controls.csv",
+        [trial_row(family_name="Quill\x1b[2J"), trial_row(**{"answer.study_id": "RDX\x00301"})],
+    )
+    output, code = run_import(str(path), "--referrer", coordinator.code)
+    assert code == 1
+    assert "    lead.family_name invalid_characters: This contains a control" in output
+    assert "    answers.study_id invalid_characters: This contains a control" in output
+    assert Referral.objects.count() == 0
