@@ -21,6 +21,8 @@ from __future__ import annotations
 import os
 import sys
 
+from refdesk.devsecrets import keys_generate
+
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
@@ -28,8 +30,6 @@ def main(argv: list[str] | None = None) -> None:
     if argv[1:3] == ["keys", "generate"]:
         # Before Django: the settings refuse to load without secrets, and making the first ones
         # is what this command is for.
-        from refdesk.devsecrets import keys_generate
-
         raise SystemExit(keys_generate(argv[3:]))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refdesk.settings.base")
     from django.core.exceptions import ImproperlyConfigured
