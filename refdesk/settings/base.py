@@ -306,10 +306,12 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
 MFA_ADAPTER = "refdesk.accounts.adapters.StaffMFAAdapter"  # TOTP secrets encrypted at rest
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-# allauth's code forms, with the second-factor lockout audited (refdesk.accounts.auth_audit).
+# allauth's code forms, with codes counted by refdesk's lockout and its refusal audited
+# (refdesk.accounts.lockout, refdesk.accounts.auth_audit).
 MFA_FORMS = {
     "authenticate": "refdesk.accounts.forms.StaffAuthenticateForm",
     "reauthenticate": "refdesk.accounts.forms.StaffReauthenticateForm",
+    "activate_totp": "refdesk.accounts.forms.StaffActivateTOTPForm",  # counted like a code
 }
 MFA_TOTP_ISSUER = env.str("REFDESK_TOTP_ISSUER", "refdesk")
 # Off only for the test suite, where most tests sign in with force_login; the MFA tests switch it
