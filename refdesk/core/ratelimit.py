@@ -22,9 +22,9 @@ address. Windows that have ended are deleted by the worker's housekeeping
 (invalid) submission is exactly what a limit is for, and most of them end in a rollback. So a
 hit commits on its own: on PostgreSQL the statement runs in autocommit; on SQLite in its own
 short write transaction (which takes the writer queue instead of SQLite's sleeping busy
-handler). Callers count before they open a transaction; ``rate_limit_hit`` inside a
-transaction opened by refdesk code raises ``RuntimeError`` rather than be silently un-counted
-by a rollback. (Tests run inside the test case's transaction; there the hit joins it.)
+handler). Every caller counts before it opens a transaction (a test checks each one). Inside a
+transaction a hit would join it and be un-counted by its rollback; only tests do that on purpose
+(each test's counters vanish with its transaction).
 """
 
 from __future__ import annotations
@@ -117,16 +117,9 @@ def _digest(key: str) -> str:
     return hmac.new(secret, key.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
-def _in_callers_transaction() -> bool:
-    return any(not block._from_testcase for block in connection.atomic_blocks)
-
-
 def _write(sql: str, params: list):
-    """Run one statement so that it commits on its own; returns its first row, if any."""
-    if _in_callers_transaction():
-        raise RuntimeError(
-            "rate limits are counted outside transactions: a rollback would un-count the hit"
-        )
+    """Run one statement so that it commits on its own (outside a transaction); returns its
+    first row, if any."""
     if connection.vendor == "sqlite" and not connection.in_atomic_block:
         # An explicit write transaction takes refdesk's writer queue (core/sqlite3).
         with transaction.atomic(), connection.cursor() as cursor:

@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
 from refdesk.api.auth import RATE_DEFAULT, RATE_SCOPE
+from refdesk.core import ratelimit
 from refdesk.core.models import RateCounter
 from refdesk.core.ratelimit import (
     Limit,
@@ -21,6 +22,7 @@ from refdesk.core.ratelimit import (
 from refdesk.core.tests.test_settings import GOOD, _start
 from refdesk.portal import hooks, views, views_booking, views_recipient
 from refdesk.settings.rate_limits import SCOPES, rate_limits_parse
+from refdesk.testing import make_partner, referrer_for, valid_body
 from refdesk.workflow.sweep import housekeeping
 
 RULE = Limit(scope="intake.address", limit=3, window=60)
@@ -73,11 +75,37 @@ def test_a_hit_can_be_taken_back_and_a_key_cleared():
         assert rate_limit_hit(rule=RULE, key="k").count == 1
 
 
+@pytest.fixture
+def counted_in_a_transaction(monkeypatch):
+    """For each counter statement: was a transaction other than the test's own open?"""
+    seen: list[bool] = []
+    original = ratelimit._write
+
+    def spy(sql, params):
+        seen.append(any(not block._from_testcase for block in connection.atomic_blocks))
+        return original(sql, params)
+
+    monkeypatch.setattr(ratelimit, "_write", spy)
+    return seen
+
+
 @pytest.mark.django_db
-def test_counting_inside_a_callers_transaction_is_refused():
-    """A rollback would un-count the hit, so callers count before opening a transaction."""
-    with pytest.raises(RuntimeError, match="outside transactions"), transaction.atomic():
-        rate_limit_hit(rule=RULE, key="k")
+def test_every_caller_counts_outside_any_transaction(client, counted_in_a_transaction):
+    """A hit inside the request's transaction would be un-counted by its rollback."""
+    referrer = referrer_for("trial-prescreening")
+    client.post(f"/r/{referrer.code}", {})  # an invalid submission
+    client.post("/r/NOSUCHX")
+    partner = make_partner("trial-prescreening")
+    client.post(
+        "/api/v1/referrals",
+        data=valid_body("trial-prescreening"),
+        content_type="application/json",
+        **partner.auth,
+    )
+    client.post("/hooks/email/events", data="{}", content_type="application/json")
+    client.post("/accounts/login/", {"login": "nobody", "password": "wrong"})
+    assert len(counted_in_a_transaction) >= 6
+    assert not any(counted_in_a_transaction)
 
 
 @pytest.mark.skipif(
