@@ -1,15 +1,9 @@
 """The staff lockout counts in refdesk's exact counters (refdesk.accounts.lockout): each attempt
 before its check, taken back on success, configurable, and exact under concurrency."""
 
-import threading
 
 import pytest
 from allauth.account.adapter import get_adapter
-from allauth.core import context
-from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import ValidationError
-from django.db import connection, connections
-from django.test import RequestFactory
 
 from refdesk.accounts.tests.conftest import PASSWORD
 from refdesk.accounts.tests.totp import SECRET, current_code, wrong_code
@@ -82,41 +76,3 @@ def test_a_correct_code_clears_the_accounts_failures(client, admin_user):
     assert not _events("auth.locked_out")
     client.post(SECOND_FACTOR, {"code": current_code()})  # the 6th: locked, even a right code
     assert _events("auth.locked_out") == 1
-
-
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="threads need real commits: transactional tests run on PostgreSQL",
-)
-@pytest.mark.django_db(transaction=True)
-def test_eight_simultaneous_wrong_passwords_for_one_name_get_exactly_five_checks(coordinator):
-    attempts = 8
-    barrier = threading.Barrier(attempts)
-    checked: list[bool] = []
-    refused: list[str] = []
-
-    def attempt():
-        try:
-            request = RequestFactory().post(LOGIN)
-            request.user = AnonymousUser()
-            with context.request_context(request):
-                connection.ensure_connection()
-                barrier.wait()
-                try:
-                    user = get_adapter(request).authenticate(
-                        request, username="carl", password=WRONG
-                    )
-                    checked.append(user is None)
-                except ValidationError as error:
-                    refused.append(error.code)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=attempt) for _ in range(attempts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert checked == [True] * 5
-    assert refused == ["too_many_login_attempts"] * 3
-    assert _events("auth.login_failed") == 5
