@@ -1,7 +1,6 @@
 """The staff lockout counts in refdesk's exact counters (refdesk.accounts.lockout): each attempt
 before its check, taken back on success, configurable, and exact under concurrency."""
 
-
 import pytest
 from allauth.account.adapter import get_adapter
 
