@@ -26,23 +26,26 @@ def django_db_setup(django_db_setup, django_db_blocker):
         apply_demo_programs(note="test session")
 
 
-@pytest.fixture(autouse=True)
-def _demo_programs_after_a_transactional_test(request, django_db_blocker):
-    """Set up before (so torn down after) the database fixtures: after a transactional test's
-    flush, the next test finds the programs again."""
+@pytest.fixture
+def _demo_programs_kept(django_db_blocker):
+    """Torn down after the test's database fixture (see ``_django_db_helper`` below): once a
+    transactional test's flush has emptied the database, the next test finds the programs."""
     yield
-    marker = request.node.get_closest_marker("django_db")
-    transactional = (
-        "transactional_db" in request.fixturenames
-        or (marker is not None and marker.kwargs.get("transaction"))
-        or getattr(request.node, "refdesk_transactional", False)  # asked for dynamically
-    )
-    if transactional:
-        from refdesk.testing import apply_demo_programs, demo_programs_present
+    from refdesk.testing import apply_demo_programs, demo_programs_present
 
-        with django_db_blocker.unblock():
-            if not demo_programs_present():
-                apply_demo_programs(note="test session")
+    with django_db_blocker.unblock():
+        if not demo_programs_present():
+            apply_demo_programs(note="test session")
+
+
+@pytest.fixture
+def _django_db_helper(_demo_programs_kept, _django_db_helper):
+    """pytest-django's database fixture (behind ``db``, ``transactional_db`` and the
+    ``django_db`` marker, however a test asks), set up after ``_demo_programs_kept`` so that it
+    is torn down — flushed, for a transactional test — before the programs are checked. An
+    autouse fixture of ours would be torn down before the flush of a marker-based transactional
+    test, leaving the next test without programs."""
+    return _django_db_helper
 
 
 @pytest.fixture(autouse=True)

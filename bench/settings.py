@@ -1,5 +1,6 @@
 """Benchmark settings: production settings plus the ceiling view's urlconf. Nothing else differs,
-except that the per-key rate limit is lifted (the benchmark is one partner sending flat out), and
+except that the per-key rate limit is lifted out of reach (the benchmark is one partner sending
+flat out; each request is still counted, one upsert as in production: docs/rate-limits.md), and
 ``BENCH_SQLITE_BACKEND=django`` swaps refdesk's SQLite backend for Django's stock one (to measure
 what its writer queue is worth: ``bench/intake_api.py --sqlite-backend django``)."""
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
-from django.core.exceptions import ValidationError
 
+from refdesk.accounts import lockout
 from refdesk.accounts.auth_audit import locked_out_record, login_name
 from refdesk.core.crypto import decrypt_text, encrypt_text
+from refdesk.core.ratelimit import RateLimited
 
 
 class StaffAccountAdapter(DefaultAccountAdapter):
@@ -22,14 +23,22 @@ class StaffAccountAdapter(DefaultAccountAdapter):
         return False
 
     def pre_authenticate(self, request, **credentials) -> None:
-        """allauth refuses a locked login name here, before any password is checked (and
-        without a signal): audit the lockout, never the credentials."""
+        """Count the attempt in refdesk's exact counters before any password is checked
+        (``refdesk.accounts.lockout``; allauth's cache-kept limit is off) and refuse a locked
+        address or name, auditing the lockout, never the credentials. allauth's
+        ``authenticate`` calls ``rollback()`` on what is kept here when the password is right."""
+        super().pre_authenticate(request, **credentials)  # allauth's login_failed: off, a no-op
         try:
-            super().pre_authenticate(request, **credentials)
-        except ValidationError as error:
-            if error.code == "too_many_login_attempts":
-                locked_out_record(request=request, login=login_name(credentials))
-            raise
+            self._login_failed_rl_usage = lockout.password_attempt(request, login_name(credentials))
+        except RateLimited:
+            self._login_failed_rl_usage = None
+            locked_out_record(request=request, login=login_name(credentials))
+            raise self.validation_error("too_many_login_attempts") from None
+
+    def _delete_login_attempts_cached_email(self, request, **credentials) -> None:
+        """A password reset by emailed link clears the failures of the address's login name."""
+        super()._delete_login_attempts_cached_email(request, **credentials)
+        lockout.name_clear(login_name(credentials))
 
 
 class StaffMFAAdapter(DefaultMFAAdapter):

@@ -45,12 +45,11 @@ from django.core.cache import cache
 
 from refdesk.audit.services import audit_record
 from refdesk.core.crypto import fingerprint
-from refdesk.core.ratelimit import client_address
+from refdesk.core.ratelimit import client_address, limit_from_settings
+from refdesk.settings.rate_limits import SCOPES
 
 ANONYMOUS = "anonymous"
 SESSION_GUARD = "system:session-guard"
-# As long as allauth's per-name window in ACCOUNT_RATE_LIMITS ("5/15m/key").
-LOCKOUT_AUDIT_WINDOW_SECONDS = 15 * 60
 # Set on the request by SessionGuardMiddleware before it ends a session, read by the
 # user_logged_out receiver: (reason, user).
 SESSION_END_ATTR = "_refdesk_session_end"
@@ -116,8 +115,10 @@ def locked_out_record(*, request, login: str | None = None, user=None) -> None:
     key_part = f"user:{user.pk}" if user is not None else subject[1]
     client = _client(request)
     step = "second_factor" if user is not None else "password"
-    if not cache.add(f"refdesk:lockout-audited:{step}:{key_part}:{client}", 1,
-                     timeout=LOCKOUT_AUDIT_WINDOW_SECONDS):  # fmt: skip
+    # As long as the lockout's window (refdesk.accounts.lockout), so once per locked window.
+    scope = "login.user" if user is not None else "login.name"
+    window = limit_from_settings(scope, SCOPES[scope].default).window
+    if not cache.add(f"refdesk:lockout-audited:{step}:{key_part}:{client}", 1, timeout=window):
         return
     audit_record(
         actor=_signed_in_user(request) or ANONYMOUS,

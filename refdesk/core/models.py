@@ -32,3 +32,28 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"worker {self.worker_id} on {self.host} (pid {self.pid})"
+
+
+class RateCounter(models.Model):
+    """Hits of one key in one fixed window of a rate-limit scope (``refdesk.core.ratelimit``).
+
+    ``key_digest`` is a keyed hash of the key (a client address, a login name, an API key's
+    id): the key itself is never stored. Rows are pruned once their window has ended.
+    """
+
+    scope = models.CharField(max_length=40)
+    key_digest = models.CharField(max_length=32)
+    window_start = models.BigIntegerField()  # Unix seconds, a multiple of the window
+    window_end = models.BigIntegerField()  # Unix seconds; the row is pruned after it
+    hits = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "key_digest", "window_start"],
+                name="core_ratecounter_one_per_window",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key_digest[:8]} @{self.window_start}: {self.hits}"

@@ -18,6 +18,7 @@ from django.utils.csp import CSP
 
 from refdesk.devsecrets import DEV_SECRET_PREFIX
 from refdesk.settings.env import Env, read_env_file
+from refdesk.settings.rate_limits import rate_limits_parse
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _bootstrap = Env()
@@ -193,9 +194,15 @@ TASKS = {
     }
 }
 
-# Rate-limit counters (refdesk.core.ratelimit). Local memory counts per server process, which is
-# exact for the single-process SQLite deployment; with several web nodes, REFDESK_CACHE=database
-# shares the counters through the database (run `refdesk createcachetable` once).
+# --- Rate limits and the cache (issue 14; refdesk.core.ratelimit, docs/rate-limits.md) ---------
+# Rate-limit counters, the staff lockout included, are rows of core.RateCounter, incremented in
+# one statement: exact and shared by every process and node, on SQLite and PostgreSQL alike.
+# REFDESK_RATE_LIMITS="intake.address=30/60,..." (scope=hits/seconds) overrides the defaults of
+# the scopes listed in refdesk/settings/rate_limits.py; anything else stops start-up.
+REFDESK_RATE_LIMITS = rate_limits_parse(env.optional("REFDESK_RATE_LIMITS"))
+# The cache holds what allauth keeps there besides the lockout (its other per-action limits, the
+# TOTP codes already used, the once-per-window lockout audit marker). Local memory is per
+# process; REFDESK_CACHE=database shares it across web nodes (`refdesk createcachetable` once).
 _CACHE_KIND = env.choice("REFDESK_CACHE", "memory", ("memory", "database"))
 CACHES = {
     "default": (
@@ -207,6 +214,7 @@ CACHES = {
         }
     )
 }
+# --- end of rate limits and the cache ---------------------------------------------------------
 # How many reverse proxies in front of refdesk append to X-Forwarded-For (0: trust none), so
 # rate limits count the real client address and not the proxy's.
 REFDESK_TRUSTED_PROXIES = env.int("REFDESK_TRUSTED_PROXIES", 0, minimum=0)
@@ -304,17 +312,21 @@ ACCOUNT_EMAIL_VERIFICATION = "none"  # administrators create staff accounts with
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 # Lockout: 5 failures for one login name (known or not, so the lockout reveals nothing) block it
-# for 15 minutes; 20 a minute per address slows spraying across names.
-ACCOUNT_RATE_LIMITS = {"login_failed": "20/m/ip,5/15m/key"}
+# for the rest of its 15-minute window; 20 a minute per address slows spraying across names. Counted
+# by refdesk's exact counters (scopes login.*, refdesk.accounts.lockout), so allauth's own
+# cache-kept "login_failed" limit is off; its other limits (login, password reset, ...) stay.
+ACCOUNT_RATE_LIMITS = {"login_failed": ""}
 ACCOUNT_SESSION_REMEMBER = False  # no "remember me": shared workstations in clinics
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
 MFA_ADAPTER = "refdesk.accounts.adapters.StaffMFAAdapter"  # TOTP secrets encrypted at rest
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-# allauth's code forms, with the second-factor lockout audited (refdesk.accounts.auth_audit).
+# allauth's code forms, with codes counted by refdesk's lockout and its refusal audited
+# (refdesk.accounts.lockout, refdesk.accounts.auth_audit).
 MFA_FORMS = {
     "authenticate": "refdesk.accounts.forms.StaffAuthenticateForm",
     "reauthenticate": "refdesk.accounts.forms.StaffReauthenticateForm",
+    "activate_totp": "refdesk.accounts.forms.StaffActivateTOTPForm",  # counted like a code
 }
 MFA_TOTP_ISSUER = env.str("REFDESK_TOTP_ISSUER", "refdesk")
 # Off only for the test suite, where most tests sign in with force_login; the MFA tests switch it

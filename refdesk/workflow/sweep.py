@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from refdesk.core.ratelimit import rate_counters_prune
 from refdesk.outreach.models import Message, Timer
 from refdesk.workflow.consent import consent_expire_due
 from refdesk.workflow.content import content_expiry_warn
@@ -76,7 +77,8 @@ def sweep_due(*, batch: int = 50, budget_seconds: float = 5.0) -> SweepResult:
 
 
 def housekeeping(*, now: datetime | None = None) -> dict[str, int]:
-    """The slow-cadence part of the sweep: lost tasks, consents, approvals, pruning."""
+    """The slow-cadence part of the sweep: lost tasks, consents, approvals, pruning (old task
+    rows, and rate-limit counters whose window has ended)."""
     now = now or timezone.now()
     done = {"tasks_requeued": tasks_requeue_stale(now=now)}
     expired = 0
@@ -85,6 +87,7 @@ def housekeeping(*, now: datetime | None = None) -> dict[str, int]:
     done["consents_expired"] = expired
     done["approvals_warned"] = content_expiry_warn(now=now)
     done["tasks_pruned"] = tasks_prune(now=now)
+    done["rate_counters_pruned"] = rate_counters_prune(now=now.timestamp())
     if any(done.values()):
         logger.info("housekeeping: %s", ", ".join(f"{k}={v}" for k, v in done.items() if v))
     return done

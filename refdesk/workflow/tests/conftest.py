@@ -33,9 +33,6 @@ def shared_database(request, tmp_path, django_db_setup, django_db_blocker) -> st
     carries ``processes.on_shared_database``.
     """
     if connection.vendor == "postgresql":
-        # Asked for here, not by name: the root conftest's re-apply of the demo programs after
-        # a transactional test's flush needs telling.
-        request.node.refdesk_transactional = True
         request.getfixturevalue("transactional_db")
         db = connection.settings_dict
         auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
