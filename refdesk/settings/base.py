@@ -202,8 +202,14 @@ TASKS = {
 REFDESK_RATE_LIMITS = rate_limits_parse(env.optional("REFDESK_RATE_LIMITS"))
 # The cache holds what allauth keeps there besides the lockout (its other per-action limits, the
 # TOTP codes already used, the once-per-window lockout audit marker). Local memory is per
-# process; REFDESK_CACHE=database shares it across web nodes (`refdesk createcachetable` once).
-_CACHE_KIND = env.choice("REFDESK_CACHE", "memory", ("memory", "database"))
+# process: right for the single SQLite process; on PostgreSQL, where several processes and
+# nodes serve, the default is the database cache, shared by all (its table comes from
+# `migrate`: core's 0003_cache_table), so a code used on one node is refused on the next.
+_CACHE_KIND = env.choice(
+    "REFDESK_CACHE",
+    "database" if DATABASES["default"]["ENGINE"].endswith("postgresql") else "memory",
+    ("memory", "database"),
+)
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "refdesk_cache"}

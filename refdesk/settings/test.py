@@ -16,6 +16,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Each test process keeps its own cache (the database cache's rows would outlive a
+# transactional test's flush, which knows only the models' tables); test_deploy_checks uses the
+# database cache against the table `migrate` made.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Text messages are kept in memory (LocmemSMSBackend.outbox, emptied before each test).
 REFDESK_SMS_BACKEND = "refdesk.outreach.sms.LocmemSMSBackend"
 TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}

@@ -113,3 +113,55 @@ def test_check_deploy_lists_the_refdesk_checks(manifest_storage, capsys):
     with pytest.raises(Exception) as failed:  # SystemCheckError: errors found
         call_command("check", "--deploy")
     assert "refdesk.E001" in str(failed.value)
+
+
+@pytest.mark.django_db
+def test_migrate_makes_the_database_cache_table_so_no_step_is_needed(settings):
+    from django.core.cache import caches
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "refdesk_cache",
+        }
+    }
+    assert "refdesk_cache" in connection.introspection.table_names()
+    assert checks.cache_table_check() == []
+    caches["default"].set("used-totp-code", 1, 30)
+    assert caches["default"].get("used-totp-code") == 1
+
+
+def test_postgresql_defaults_to_the_shared_database_cache(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="refdesk.settings.base",
+        REFDESK_DATA_DIR=str(tmp_path),
+        DATABASE_URL="postgres://nobody@127.0.0.1:1/none",
+        SECRET_KEY="k" * 60,
+        REFDESK_FIELD_KEYS="dGVzdC1maWVsZC1rZXktMDAwMDAwMDAwMDAwMDAwMDA=",
+        REFDESK_INDEX_KEY="i" * 40,
+        REFDESK_AUDIT_KEY="a" * 40,
+    )
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.CACHES['default']['BACKEND'])"
+    )
+    backends = {}
+    for url in ("postgres://nobody@127.0.0.1:1/none", f"sqlite:///{tmp_path}/x.sqlite3"):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**env, "DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        backends[url.split(":")[0]] = result.stdout.strip()
+    assert backends == {
+        "postgres": "django.core.cache.backends.db.DatabaseCache",
+        "sqlite": "django.core.cache.backends.locmem.LocMemCache",
+    }
