@@ -224,6 +224,9 @@ def check_running_system(deployment: Deployment, inbox: Inbox) -> None:
             status == 200 and b"<form" in body,
             f"the intake page through {node}, as the proxy forwards it, answers 200 with its form",
         )
+    for path in ("/", "/accounts/login/", "/api/v1/docs"):
+        status, _, body = request(nodes[0] + path, headers=proxied)
+        expect(status == 200, f"{path} (static files, templates) answers 200")
     status, headers, _ = request(f"{nodes[0]}/r/{code}", headers={"Host": SITE})
     expect(
         status == 301 and headers["Location"].startswith(f"https://{SITE}/"),
