@@ -217,11 +217,20 @@ def test_the_demo_makes_one_user_per_role_and_varied_work(demo):
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {
         "review.approved",
-        "referral.info_supplied",
         "referral.contact_attempted",
         "appointment.rescheduled",
         "notice.triaged",
     } <= actions
+    # Four in five referrers answer a completion request within 2 to 72 hours. How many
+    # requests the 80 referrals get, and when, depends on the day the history is played to
+    # (once, every incomplete referral arrived too late or went unanswered: no answer at all;
+    # on a usual day about four are old enough). From three such referrals on, "none
+    # answered" is a chance of 1 in 125 or less, and the demo must show an answer.
+    answerable = AuditEvent.objects.filter(
+        changes__stage__new="needs_info", occurred_at__lt=timezone.now() - dt.timedelta(hours=72)
+    ).count()
+    if answerable >= 3:
+        assert "referral.info_supplied" in actions
     statuses = list(Appointment.objects.values_list("status", flat=True))
     attended, missed = statuses.count("attended"), statuses.count("no_show")
     # Some missed, most kept: the demo's ~15% no-show rate over a handful of appointments
