@@ -14,7 +14,9 @@ script checks the running system as its users would:
 - a referral submitted through the partner API on the second node is stored (201), and the task
   it causes (the completion request to the referrer) is run by the worker and arrives at the
   SMTP server;
-- the audit chain verifies.
+- the audit chain verifies;
+- the backup the guide took restores into a new database (``refdesk restore``) whose chain
+  verifies against the anchor the guide took before it (docs/backup.md's drill).
 
 Everything it started is stopped, and the database dropped, in every case. Exit 0 when all
 holds; 1 with the failing step and the tail of the logs otherwise. Bounded by ``--timeout``.
@@ -173,10 +175,10 @@ class Deployment:
         env["PATH"] = f"{self.home / 'venv' / 'bin'}:{base['PATH']}"
         return env
 
-    def refdesk(self, *args) -> str:
+    def refdesk(self, *args, env: dict | None = None) -> str:
         result = subprocess.run(
             ["refdesk", *args],
-            env=self.environment(),
+            env={**self.environment(), **(env or {})},
             capture_output=True,
             text=True,
             timeout=120,
@@ -302,6 +304,26 @@ def check_running_system(deployment: Deployment, inbox: Inbox) -> None:
     expect("intact" in verified, "the audit chain verifies")
 
 
+def restore_drill(deployment: Deployment) -> None:
+    """docs/backup.md's drill on the backup and anchor the guide took: restore into a new,
+    empty database with the same keys, then verify the chain against the anchor."""
+    backups = deployment.home / "backups"
+    [dump] = backups.glob("refdesk-*.dump")
+    [anchor] = backups.glob("anchor-*.json")
+    target = f"{deployment.database}_restore"
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{target}"')
+    try:
+        env = {"DATABASE_URL": f"{SERVER}/{target}"}
+        restored = deployment.refdesk("restore", str(dump), env=env)
+        expect("restored" in restored, "the guide's backup restores into an empty database")
+        verified = deployment.refdesk("audit", "verify", "--anchor", str(anchor), env=env)
+        expect("intact" in verified, "the restored chain verifies against the anchor")
+    finally:
+        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=900, help="seconds for the whole run")
@@ -322,6 +344,7 @@ def main() -> int:
     try:
         deployment.run_guide(timeout=options.timeout * 0.8)
         check_running_system(deployment, inbox)
+        restore_drill(deployment)
         print(f"OK: the deployment guide works ({time.monotonic() - started:.0f} s)")
     except (Failed, AssertionError, AttributeError, KeyError, ValueError) as error:
         status = 1
